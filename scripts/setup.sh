@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) and install the pinned requirements and the package into it.
+# Used by build.sh and test.sh; safe to run again (it only installs what is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3.11}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -r requirements.txt
+# Build matplotlib's font cache now: its first-use notice goes to stderr, which fails a strict build.
+.venv/bin/python -c "import matplotlib.pyplot"
