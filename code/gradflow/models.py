@@ -16,9 +16,11 @@ from .activations import GELU
 
 
 def check_layer_sizes(layer_sizes: Sequence[int]) -> list[int]:
-    """Return ``layer_sizes`` as a list of ints, or raise a ValueError that names the problem."""
+    """Return ``layer_sizes`` as a list of ints, or raise an error that names the problem."""
     if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
-        raise ValueError(f"layer_sizes must be a sequence of positive integers, got {layer_sizes!r}")
+        raise TypeError(
+            f"layer_sizes must be a sequence of positive integers, got {layer_sizes!r}"
+        )
     sizes = list(layer_sizes)
     if len(sizes) < 2:
         raise ValueError(
@@ -72,4 +74,7 @@ class ExampleDeepNeuralNetwork(nn.Module):
 
     def extra_repr(self) -> str:
         marks = ["+" if s else "-" for s in self.shortcut_applied]
-        return f"layer_sizes={self.layer_sizes}, use_shortcut={self.use_shortcut}, shortcut per layer: {' '.join(marks)}"
+        return (
+            f"layer_sizes={self.layer_sizes}, use_shortcut={self.use_shortcut}, "
+            f"shortcut per layer: {' '.join(marks)}"
+        )

@@ -1,0 +1,279 @@
+"""A small GPT-2-style language model, small enough to run on a laptop CPU in seconds.
+
+The structure follows GPT-2 (Radford et al. 2019, section 2.3) as Karpathy's nanoGPT ``model.py``
+writes it, with two switches added so that the book can take the model apart:
+
+- ``ln_placement``: ``"pre"`` puts LayerNorm (Ba et al. 2016) at the *start* of each residual
+  branch, as GPT-2 does (the "Pre-LN" Transformer of Xiong et al. 2020, Fig. 1b)::
+
+      x = x + attn(ln_1(x))
+      x = x + mlp(ln_2(x))            ... and one final LayerNorm after the last block
+
+  ``"post"`` puts it *after* each addition, as the original Transformer does (Vaswani et al.
+  2017, section 3.1: "LayerNorm(x + Sublayer(x))"; the "Post-LN" Transformer)::
+
+      x = ln_1(x + attn(x))
+      x = ln_2(x + mlp(x))            ... and no final LayerNorm (every block already ends in one)
+
+- ``shortcuts``: with ``False`` the ``x +`` disappears and every block becomes a plain composition
+  (``x = attn(ln_1(x))`` or ``x = ln_1(attn(x))``), the "plain" network of He et al. 2016.
+
+The initialisation is GPT-2's: every weight ~ N(0, 0.02^2), biases zero, LayerNorm gain one and
+shift zero. With ``scaled_init`` the two *residual projections* of each block (the last linear
+layer of the attention and of the feed-forward branch, the ones whose output is added to the
+residual stream) get std 0.02 / sqrt(2 * n_layer) instead: GPT-2 section 2.3 scales them "by a
+factor of 1/sqrt(N) where N is the number of residual layers", and each block holds two.
+
+Shapes: token ids ``(B, T)`` with ``T <= block_size``; hidden states ``(B, T, n_embd)``; logits
+``(B, T, vocab_size)``. No dropout: every forward pass is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .activations import GELU
+
+LN_PLACEMENTS = ("pre", "post")
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Hyper-parameters of a :class:`GPT`; checked when the config is created.
+
+    Attributes:
+        vocab_size: number of distinct tokens.
+        block_size: the context length, the longest sequence the model accepts.
+        n_layer: number of transformer blocks N (each holds two residual layers).
+        n_head: attention heads per block; must divide ``n_embd``.
+        n_embd: width d of the residual stream.
+        ln_placement: ``"pre"`` (GPT-2, Pre-LN) or ``"post"`` (Vaswani et al. 2017, Post-LN).
+        shortcuts: whether each branch is added to its input (``x + f(x)``) or replaces it.
+        scaled_init: GPT-2's std 0.02 / sqrt(2 N) for the residual projections.
+        init_std: standard deviation of every other weight (0.02 in GPT-2).
+    """
+
+    vocab_size: int = 16
+    block_size: int = 16
+    n_layer: int = 12
+    n_head: int = 4
+    n_embd: int = 64
+    ln_placement: str = "pre"
+    shortcuts: bool = True
+    scaled_init: bool = True
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            _check_positive_int(name, getattr(self, name))
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"n_embd must be divisible by n_head (each head gets n_embd / n_head "
+                f"dimensions), got n_embd={self.n_embd}, n_head={self.n_head}"
+            )
+        if self.ln_placement not in LN_PLACEMENTS:
+            allowed = ", ".join(repr(p) for p in LN_PLACEMENTS)
+            raise ValueError(f"ln_placement must be one of {allowed}, got {self.ln_placement!r}")
+        for name in ("shortcuts", "scaled_init"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        std = self.init_std
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
+            raise ValueError(f"init_std must be a positive finite number, got {std!r}")
+
+    @property
+    def residual_std(self) -> float:
+        """Std of the residual projections: 0.02 / sqrt(2 N) with ``scaled_init``, else 0.02."""
+        if self.scaled_init:
+            return self.init_std / math.sqrt(2 * self.n_layer)
+        return self.init_std
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which position t only sees positions 0..t.
+
+    Vaswani et al. 2017, Eq. 1 per head: softmax(Q K^T / sqrt(d_head) + M) V, where the mask M is
+    0 on and below the diagonal and -inf above it (no looking ahead). The heads' outputs are
+    concatenated and mixed by ``c_proj``, the branch's residual projection.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # Q, K, V for all heads at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)  # residual projection
+        mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
+        self.register_buffer("causal_mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, n_head, T, head size)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+        scores = scores.masked_fill(~self.causal_mask[:T, :T], float("-inf"))
+        y = F.softmax(scores, dim=-1) @ v
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        return self.c_proj(y)
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward layer: Linear(d, 4d) -> GELU -> Linear(4d, d).
+
+    The 4x expansion is Vaswani et al. 2017 section 3.3 (d_ff = 2048 for d = 512); the GELU is the
+    tanh approximation GPT-2 uses (Hendrycks & Gimpel 2016, section 2). ``c_proj`` is the branch's
+    residual projection, Xiong et al. 2020's W^{2,l}.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.gelu = GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)  # residual projection
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(self.gelu(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    """One transformer block: an attention branch and a feed-forward branch.
+
+    Pre-LN (GPT-2):       x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
+    Post-LN (Vaswani):    x = ln_1(x + attn(x));  x = ln_2(x + mlp(x))
+    Without shortcuts the ``x +`` is dropped and the branch output replaces x.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.pre_ln = config.ln_placement == "pre"
+        self.shortcuts = config.shortcuts
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = FeedForward(config)
+
+    def _sublayer(self, x: torch.Tensor, ln: nn.LayerNorm, branch: nn.Module) -> torch.Tensor:
+        if self.pre_ln:
+            out = branch(ln(x))
+            return x + out if self.shortcuts else out
+        out = branch(x)
+        return ln(x + out if self.shortcuts else out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._sublayer(x, self.ln_1, self.attn)
+        return self._sublayer(x, self.ln_2, self.mlp)
+
+
+class GPT(nn.Module):
+    """Token and position embeddings, ``n_layer`` blocks, (Pre-LN only) a final LayerNorm, LM head.
+
+    As in GPT-2 the LM head shares its weight with the token embedding ("weight tying"), so it adds
+    no parameters. Parameters are initialised from ``seed`` alone: two models built with the same
+    config and seed are identical, whatever the global random state.
+
+    ``model(idx)`` returns logits ``(B, T, vocab_size)``; ``model(idx, targets)`` returns
+    ``(logits, loss)`` with the mean cross-entropy over positions whose target is not -1.
+    """
+
+    def __init__(self, config: GPTConfig, seed: int = 0):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embedding
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position embedding
+        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        # Pre-LN needs a LayerNorm after the last block (GPT-2 section 2.3); Post-LN already has one.
+        self.ln_f = nn.LayerNorm(config.n_embd) if config.ln_placement == "pre" else nn.Identity()
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying, as in GPT-2
+        self.reset_parameters(seed)
+
+    @torch.no_grad()
+    def reset_parameters(self, seed: int) -> None:
+        """GPT-2's initialisation, drawn from a generator seeded with ``seed``."""
+        generator = torch.Generator().manual_seed(int(seed))
+        std = self.config.init_std
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)) and module is not self.lm_head:
+                nn.init.normal_(module.weight, mean=0.0, std=std, generator=generator)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        for block in self.blocks:
+            # GPT-2 section 2.3: scale the residual layers' weights by 1/sqrt(N), N = 2 * n_layer.
+            for projection in (block.attn.c_proj, block.mlp.c_proj):
+                nn.init.normal_(projection.weight, 0.0, self.config.residual_std, generator=generator)
+
+    def _check_tokens(self, idx: torch.Tensor, name: str = "idx") -> None:
+        if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.dim() != 2:
+            described = f"{idx.dtype} tensor of shape {tuple(idx.shape)}" if isinstance(
+                idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"{name} must be a (batch, time) tensor of torch.long, got {described}")
+        T = idx.size(1)
+        if not 1 <= T <= self.config.block_size:
+            raise ValueError(
+                f"sequence length {T} is outside 1..block_size={self.config.block_size} "
+                f"(the model's context length)"
+            )
+
+    def hidden_states(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """The residual stream: the embeddings, then the output of each block (n_layer + 1 tensors).
+
+        For Pre-LN these are the stream *before* the final LayerNorm.
+        """
+        self._check_tokens(idx)
+        if idx.numel() and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"token ids must lie in 0..{self.config.vocab_size - 1}, got values from "
+                f"{int(idx.min())} to {int(idx.max())}"
+            )
+        positions = torch.arange(idx.size(1), device=idx.device)
+        x = self.wte(idx) + self.wpe(positions)
+        states = [x]
+        for block in self.blocks:
+            x = block(x)
+            states.append(x)
+        return states
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        logits = self.lm_head(self.ln_f(self.hidden_states(idx)[-1]))
+        if targets is None:
+            return logits
+        self._check_tokens(targets, "targets")
+        if targets.shape != idx.shape:
+            raise ValueError(
+                f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}"
+            )
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+        return logits, loss
+
+    def residual_projections(self) -> list[nn.Linear]:
+        """The 2 * n_layer linear layers whose output is added to the residual stream."""
+        return [p for block in self.blocks for p in (block.attn.c_proj, block.mlp.c_proj)]
+
+
+def parameter_count(config: GPTConfig) -> int:
+    """Closed-form number of parameters of ``GPT(config)`` (tied LM head counted once).
+
+    With d = n_embd, V = vocab_size, T = block_size and N = n_layer:
+    embeddings V d + T d; per block 12 d^2 + 13 d (LayerNorms 4d, attention 3d^2 + 3d + d^2 + d,
+    feed-forward 4d^2 + 4d + 4d^2 + d); a final LayerNorm 2d for Pre-LN only.
+    """
+    d = config.n_embd
+    final_ln = 2 * d if config.ln_placement == "pre" else 0
+    return config.vocab_size * d + config.block_size * d + config.n_layer * (12 * d * d + 13 * d) + final_ln

@@ -1,0 +1,80 @@
+"""Shared fixtures: a copy of the repository and the real, strict book build run on it.
+
+Tests that build never touch the working tree: they copy the repository (without .git, .venv and
+_build) to a temporary folder and run ``jupyter-book build`` there, with ``PYTHONPATH`` pointing at
+the copy's ``code/`` so that the executing kernels import the copy's package, not the installed one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+IGNORED = shutil.ignore_patterns(
+    ".git", ".venv", "_build", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache",
+    ".ipynb_checkpoints",
+)
+JUPYTER_BOOK = str(Path(sys.executable).with_name("jupyter-book"))
+STRICT = ("-W", "-n", "--keep-going")
+
+
+def copy_repo(destination: Path) -> Path:
+    """Copy the repository's sources (not .git, .venv or _build) to ``destination``."""
+    shutil.copytree(REPO, destination, ignore=IGNORED)
+    return destination
+
+
+@dataclass
+class Build:
+    """One run of ``jupyter-book build`` on a copy of the repository."""
+
+    root: Path
+    returncode: int
+    log: str
+
+    @property
+    def html(self) -> Path:
+        return self.root / "_build" / "html"
+
+    @property
+    def executed(self) -> list[str]:
+        """The chapters myst-nb executed in this run (it logs one line per executed notebook)."""
+        return [
+            line.split(":")[0]
+            for line in self.log.splitlines()
+            if "Executing notebook using" in line
+        ]
+
+    def page(self, name: str) -> str:
+        return (self.html / "book" / f"{name}.html").read_text(encoding="utf-8")
+
+
+def build_book(root: Path, *extra: str, strict: bool = True) -> Build:
+    """Run ``jupyter-book build .`` in ``root``: strict (``-W -n --keep-going``) by default, or
+    exactly as a reader types it with ``strict=False``."""
+    env = dict(os.environ, PYTHONPATH=str(root / "code"))
+    flags = STRICT if strict else ()
+    done = subprocess.run(
+        [JUPYTER_BOOK, "build", ".", *flags, *extra],
+        cwd=root, env=env, capture_output=True, text=True, timeout=1800, check=False,
+    )
+    return Build(root, done.returncode, done.stdout + done.stderr)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Build:
+    """The whole book, built strictly once per test session from a fresh copy of the repository.
+
+    Tests may read this build but must not change it; tests that edit and rebuild make their own.
+    """
+    root = copy_repo(tmp_path_factory.mktemp("book") / "repo")
+    build = build_book(root)
+    assert build.returncode == 0, f"strict build failed:\n{build.log[-8000:]}"
+    return build

@@ -1,0 +1,196 @@
+"""The real, strict build: what the pages show, what fails it, and that it is never stale."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+import gradflow
+from conftest import REPO, build_book, copy_repo
+from gradflow import activations, experiments
+
+pytestmark = pytest.mark.build
+
+SMALL_TOC = textwrap.dedent(
+    """\
+    format: jb-book
+    root: book/intro
+    chapters:
+      - file: book/shortcut_connections
+      - file: book/references
+    """
+)
+
+
+def table_cells(html: str) -> list[str]:
+    soup = BeautifulSoup(html, "html.parser")
+    return [cell.get_text(strip=True) for cell in soup.select("table td")]
+
+
+def prose(html: str) -> str:
+    soup = BeautifulSoup(html, "html.parser")
+    main = soup.select_one("main") or soup
+    return " ".join(main.get_text(" ").split())
+
+
+def expected_table_values(comparison: gradflow.ShortcutComparison) -> list[str]:
+    g = comparison.gradients
+    return [gradflow.format_gradient(v) for c in g.columns for v in g[c]]
+
+
+# --- the book as built from the repository ------------------------------------------------------
+
+
+def test_every_toc_chapter_is_built_and_nothing_else(built_book):
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    expected = {toc["root"]} | {chapter["file"] for chapter in toc["chapters"]}
+    built = {
+        str(p.relative_to(built_book.html).with_suffix(""))
+        for p in (built_book.html / "book").rglob("*.html")
+    }
+    assert built == expected
+
+
+def test_shortcut_chapter_shows_the_gradients_the_package_computes(built_book):
+    html = built_book.page("shortcut_connections")
+    cells = table_cells(html)
+    for value in expected_table_values(gradflow.compare_shortcuts()):
+        assert value in cells, f"{value} missing from the chapter's tables"
+
+
+def test_shortcut_chapter_prose_carries_the_glued_numbers(built_book):
+    g = gradflow.compare_shortcuts().gradients
+    plain, shortcut = g[experiments.PLAIN], g[experiments.SHORTCUT]
+    text = prose(built_book.page("shortcut_connections"))
+    for value, spec in [
+        (plain.iloc[-1], ".4g"),
+        (plain.iloc[0], ".4g"),
+        (plain.iloc[-1] / plain.iloc[0], ".3g"),
+        (shortcut.iloc[0] / plain.iloc[0], ".4g"),
+    ]:
+        assert format(value, spec) in text
+
+
+def test_shortcut_chapter_has_its_figure(built_book):
+    soup = BeautifulSoup(built_book.page("shortcut_connections"), "html.parser")
+    figure = soup.select_one("figure#fig-seed-layer-gradients")
+    assert figure is not None
+    image = figure.select_one("img")
+    assert image["alt"].startswith("Line chart of mean absolute weight gradient")
+    src = (built_book.html / "book" / image["src"]).resolve()
+    assert src.is_file() and src.stat().st_size > 1000
+
+
+def test_no_error_output_in_any_page(built_book):
+    for page in built_book.html.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert "Traceback (most recent call last)" not in html, page
+        assert 'class="output stderr"' not in html, page
+
+
+# --- strictness -----------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def small_copy(tmp_path) -> Path:
+    """A copy of the repository whose table of contents holds only the shortcut chapter."""
+    root = copy_repo(tmp_path / "repo")
+    (root / "_toc.yml").write_text(SMALL_TOC)
+    return root
+
+
+def add_chapter(root: Path, name: str, body: str) -> None:
+    header = (REPO / "book" / "shortcut_connections.md").read_text().split("---\n", 2)[1]
+    (root / "book" / f"{name}.md").write_text(f"---\n{header}---\n\n# {name}\n\n{body}\n")
+    toc = (root / "_toc.yml").read_text().replace(
+        "  - file: book/references", f"  - file: book/{name}\n  - file: book/references"
+    )
+    (root / "_toc.yml").write_text(toc)
+
+
+CODE_CELL = "```{code-cell} ipython3\n%s\n```\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (CODE_CELL % "raise RuntimeError('boom')", "a cell that raises"),
+        (CODE_CELL % "import sys; print('careful', file=sys.stderr)", "output on stderr"),
+        ("See {ref}`no-such-label`.", "a broken cross-reference"),
+        ("{glue:text}`no_such_key`", "a missing glue key"),
+    ],
+)
+def test_strict_build_fails_on(small_copy, body, why):
+    add_chapter(small_copy, "broken", body)
+    build = build_book(small_copy)
+    assert build.returncode != 0, f"the build passed despite {why}"
+
+
+def test_hidden_folders_package_and_tests_are_never_sources(small_copy):
+    broken = "# Not a chapter\n\nSee {ref}`no-such-label`.\n"
+    for folder in (".venv/lib", ".hidden", "code", "tests", "_build"):
+        (small_copy / folder).mkdir(parents=True, exist_ok=True)
+        (small_copy / folder / "stray.md").write_text(broken)
+    build = build_book(small_copy)
+    assert build.returncode == 0, build.log[-4000:]
+    assert not list(build.html.rglob("stray.html"))
+
+
+# --- never stale ----------------------------------------------------------------------------------
+
+
+def load_extension():
+    path = REPO / "_ext" / "code_hash_cache.py"
+    spec = importlib.util.spec_from_file_location("code_hash_cache", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_code_digest_follows_contents_and_ignores_bytecode(tmp_path):
+    digest = load_extension().code_digest
+    package = tmp_path / "code" / "pkg"
+    package.mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    before = digest(tmp_path / "code")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0\1")
+    assert digest(tmp_path / "code") == before
+    (package / "a.py").write_text("x = 2\n")
+    assert digest(tmp_path / "code") != before
+
+
+def test_editing_the_package_re_executes_the_book_without_a_clean(small_copy, monkeypatch):
+    first = build_book(small_copy)
+    assert first.returncode == 0, first.log[-4000:]
+    assert "book/shortcut_connections.md" in " ".join(first.executed)
+    before = table_cells(first.page("shortcut_connections"))
+
+    # Change the GELU constant in the copy's package, then the plain command users know.
+    source = small_copy / "code" / "gradflow" / "activations.py"
+    text = source.read_text()
+    assert "TANH_CUBIC_COEFFICIENT = 0.044715" in text
+    edited = text.replace("TANH_CUBIC_COEFFICIENT = 0.044715", "TANH_CUBIC_COEFFICIENT = 0.5")
+    source.write_text(edited)
+    second = build_book(small_copy, strict=False)
+    assert second.returncode == 0, second.log[-4000:]
+    assert any("shortcut_connections" in line for line in second.executed)
+
+    monkeypatch.setattr(activations, "TANH_CUBIC_COEFFICIENT", 0.5)
+    expected = expected_table_values(gradflow.compare_shortcuts())
+    after = table_cells(second.page("shortcut_connections"))
+    assert after != before
+    for value in expected:
+        assert value in after
+
+    third = build_book(small_copy, strict=False)
+    assert third.returncode == 0, third.log[-4000:]
+    assert third.executed == []
+    assert re.search(r"updating environment: .*0 added, 0 changed, 0 removed", third.log)
+

@@ -1,0 +1,97 @@
+"""layer_gradient_means: the seed's print_gradients as data, checked against autograd by hand."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import gradflow
+
+
+def make_model(use_shortcut=True, sizes=(3, 3, 3, 1), seed=0):
+    torch.manual_seed(seed)
+    return gradflow.ExampleDeepNeuralNetwork(list(sizes), use_shortcut=use_shortcut)
+
+
+def test_matches_a_hand_written_backward_pass_on_a_one_layer_network():
+    """One Linear(2->1) + tanh-GELU, MSE to target t: dL/dW = 2(y - t) GELU'(z) x, by hand."""
+    torch.manual_seed(3)
+    model = gradflow.ExampleDeepNeuralNetwork([2, 1], use_shortcut=False).double()
+    x = torch.tensor([[0.5, -1.5]], dtype=torch.float64)
+    t = torch.tensor([[0.25]], dtype=torch.float64)
+    w, b = model.layers[0][0].weight.detach(), model.layers[0][0].bias.detach()
+    z = (x @ w.T + b).item()
+    c, k = math.sqrt(2 / math.pi), 0.044715
+    tanh = math.tanh(c * (z + k * z**3))
+    y = 0.5 * z * (1 + tanh)
+    dgelu = 0.5 * (1 + tanh) + 0.5 * z * (1 - tanh**2) * c * (1 + 3 * k * z**2)
+    expected = (abs(2 * (y - 0.25) * dgelu * 0.5) + abs(2 * (y - 0.25) * dgelu * -1.5)) / 2
+    result = gradflow.layer_gradient_means(model, x, t)
+    assert list(result) == ["layers.0.0.weight"]
+    assert result["layers.0.0.weight"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_matches_autograd_for_every_weight():
+    model = make_model()
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    target = torch.randn(4, 1, generator=torch.Generator().manual_seed(2))
+    nn.functional.mse_loss(model(x), target).backward()
+    expected = {n: p.grad.abs().double().mean().item() for n, p in model.named_parameters()
+                if n.endswith("weight")}
+    model.zero_grad()
+    assert gradflow.layer_gradient_means(model, x, target) == pytest.approx(expected, rel=1e-12)
+
+
+def test_default_target_is_zero():
+    model = make_model()
+    x = torch.ones(2, 3)
+    assert gradflow.layer_gradient_means(model, x) == gradflow.layer_gradient_means(
+        model, x, torch.zeros(2, 1)
+    )
+
+
+def test_repeated_calls_give_the_same_result_and_leave_grad_untouched():
+    model = make_model()
+    x = torch.tensor([[1.0, 0.0, -1.0]])
+    first = gradflow.layer_gradient_means(model, x)
+    second = gradflow.layer_gradient_means(model, x)
+    assert first == second
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_only_weights_are_reported_in_parameter_order():
+    model = make_model(sizes=(3, 4, 4, 2))
+    names = list(gradflow.layer_gradient_means(model, torch.zeros(1, 3)))
+    assert names == ["layers.0.0.weight", "layers.1.0.weight", "layers.2.0.weight"]
+
+
+def test_tiny_gradients_do_not_round_to_zero():
+    """Means are taken in float64. Here dL/dW = x = (2**-148, 0, 0, 0): a float32 mean would be
+    2**-150, below the smallest float32 subnormal, and round to 0; the float64 mean does not."""
+    model = nn.Sequential(nn.Linear(4, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.zero_()
+    x = torch.tensor([[2.0**-148, 0.0, 0.0, 0.0]])
+    target = torch.tensor([[-0.5]])
+    grad = torch.autograd.grad(nn.functional.mse_loss(model(x), target), model[0].weight)[0]
+    assert grad.abs().mean().item() == 0.0  # the float32 statistic underflows
+    result = gradflow.layer_gradient_means(model, x, target)
+    assert result["0.weight"] == 2.0**-150
+
+
+@pytest.mark.parametrize("shape", [(1, 2), (2, 1), (1,)])
+def test_target_shape_must_match_the_output(shape):
+    model = make_model()
+    with pytest.raises(ValueError, match=r"target shape .* does not match the model's output"):
+        gradflow.layer_gradient_means(model, torch.zeros(1, 3), torch.zeros(shape))
+
+
+def test_input_width_is_checked_before_anything_else():
+    with pytest.raises(ValueError, match="last dimension"):
+        gradflow.layer_gradient_means(make_model(), torch.zeros(1, 5))
+
+
+def test_non_tensor_target_is_rejected():
+    with pytest.raises(TypeError, match="target must be a torch.Tensor"):
+        gradflow.layer_gradient_means(make_model(), torch.zeros(1, 3), [[0.0]])
