@@ -1,0 +1,172 @@
+"""The GELU chapter's figures. Each function takes data from ``gelu_analysis`` and returns a
+``matplotlib.figure.Figure`` that is not registered with pyplot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .gelu_analysis import (
+    ActivationCurves,
+    ApproximationError,
+    Extremum,
+    MonteCarloGELU,
+    MonteCarloPath,
+    form_functions,
+)
+from .plotting import PALETTE
+
+#: One colour and line style per activation, the same in every figure of the chapter.
+CURVE_STYLES = {
+    "ReLU": {"color": PALETTE["black"], "linestyle": ":", "linewidth": 1.2},
+    "GELU (exact)": {"color": PALETTE["blue"], "linestyle": "-", "linewidth": 2.2},
+    "GELU (tanh approx.)": {"color": PALETTE["orange"], "linestyle": "--", "linewidth": 1.6},
+    "SiLU": {"color": PALETTE["vermillion"], "linestyle": "-.", "linewidth": 1.4},
+    "tanh": {"color": PALETTE["green"], "linestyle": "-", "linewidth": 1.0},
+    "sigmoid": {"color": PALETTE["purple"], "linestyle": "-", "linewidth": 1.0},
+}
+#: Colours of the approximations in the error figure.
+FORM_COLOURS = {"tanh": PALETTE["orange"], "sigmoid": PALETTE["purple"],
+                "silu": PALETTE["vermillion"]}
+FORM_NAMES = {"tanh": "tanh approximation", "sigmoid": "x·σ(1.702x)", "silu": "SiLU"}
+
+
+def _style(name: str) -> dict:
+    return CURVE_STYLES.get(name, {"color": PALETTE["sky"]})
+
+
+def _plot_curves(ax, frame, names: Sequence[str]) -> None:
+    for name in names:
+        ax.plot(frame.index, frame[name], label=name, **_style(name))
+
+
+def plot_activation_values(curves: ActivationCurves, minimum: Extremum) -> Figure:
+    """Figure (a): the activations' values, in full and zoomed on GELU's negative dip.
+
+    Args:
+        curves: from ``gelu_analysis.activation_curves``.
+        minimum: GELU's minimum (``shape_facts("none").minimum``), marked in the zoom.
+    """
+    fig = Figure(figsize=(9.6, 3.9), layout="constrained")
+    full, zoom = fig.subplots(1, 2)
+    names = list(curves.values.columns)
+    _plot_curves(full, curves.values, names)
+    full.set_ylim(-1.2, 3.0)
+    full.set_title("values")
+    zoom_frame = curves.values.loc[-3.5:1.0]
+    _plot_curves(zoom, zoom_frame, [n for n in names if n not in ("tanh", "sigmoid")])
+    zoom.plot([minimum.x], [minimum.value], "o", color=PALETTE["blue"], markersize=6,
+              label="GELU's minimum")
+    zoom.set_ylim(-0.32, 0.6)
+    zoom.set_title("zoom on x < 1: GELU dips below zero")
+    for ax in (full, zoom):
+        ax.axhline(0, color="grey", linewidth=0.6)
+        ax.axvline(0, color="grey", linewidth=0.6)
+        ax.set_xlabel("input x (linear scale)")
+        ax.set_ylabel("activation f(x) (linear scale)")
+    full.legend(loc="upper left", fontsize=8)
+    zoom.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def plot_activation_derivatives(
+    curves: ActivationCurves, derivative_max: Extremum, derivative_min: Extremum
+) -> Figure:
+    """Figure (b): the activations' derivatives, with GELU's largest and smallest slope marked.
+
+    Args:
+        curves: from ``gelu_analysis.activation_curves``.
+        derivative_max, derivative_min: the extrema of GELU' (``shape_facts("none")``).
+    """
+    fig = Figure(figsize=(7.2, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    _plot_curves(ax, curves.derivatives, list(curves.derivatives.columns))
+    for point, label in ((derivative_max, "GELU′ largest"), (derivative_min, "GELU′ smallest")):
+        ax.plot([point.x], [point.value], "o", color=PALETTE["blue"], markersize=6)
+        ax.annotate(f"{label}\nx = {point.x:.3f}, f′ = {point.value:.3f}", (point.x, point.value),
+                    textcoords="offset points", xytext=(8, 6 if point.value > 0.5 else -26),
+                    fontsize=8)
+    ax.axhline(1.0, color="grey", linewidth=0.6, linestyle="--")
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_ylim(-0.3, 1.3)
+    ax.set_xlabel("input x (linear scale)")
+    ax.set_ylabel("derivative f′(x) (linear scale)")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def plot_approximation_errors(
+    errors: Mapping[str, ApproximationError], tail: tuple[float, float] = (-10.0, -0.5)
+) -> Figure:
+    """Figure (c): signed error of each approximation, and |relative error| in the negative tail.
+
+    Top row: form(x) - GELU(x) for each entry of ``errors``, one panel each (their sizes differ
+    too much to share a linear axis), with the largest |error| marked at +-x_max. Bottom:
+    |form(x) - GELU(x)| / |GELU(x)| on a log scale for x in ``tail``, all forms together.
+    """
+    fig = Figure(figsize=(9.6, 6.6), layout="constrained")
+    grid = fig.add_gridspec(2, len(errors))
+    relative = fig.add_subplot(grid[1, :])
+    for i, (form, err) in enumerate(errors.items()):
+        colour = FORM_COLOURS.get(form, PALETTE["sky"])
+        name = FORM_NAMES.get(form, form)
+        signed = fig.add_subplot(grid[0, i])
+        inside = np.abs(err.x) <= 6
+        signed.plot(err.x[inside], err.error[inside], color=colour, label=name)
+        signed.plot([-err.x_max, err.x_max], [err.error_at_max] * 2, "o", color=colour,
+                    markersize=5)
+        signed.axhline(0, color="grey", linewidth=0.6)
+        signed.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        signed.set_xlabel("input x (linear scale)")
+        signed.set_ylabel("form(x) − GELU(x) (linear scale)")
+        signed.set_title(f"{name}: signed error\nlargest |error| {err.max_abs_error:.2e} "
+                         f"at x = ±{err.x_max:.2f} (dots)", fontsize=9)
+        in_tail = (err.x >= tail[0]) & (err.x <= tail[1])
+        relative.plot(err.x[in_tail], np.abs(err.relative_error[in_tail]), color=colour,
+                      label=name)
+    relative.set_yscale("log")
+    relative.axhline(1.0, color="grey", linewidth=0.8, linestyle="--", label="100 % error")
+    relative.set_xlabel("input x (linear scale)")
+    relative.set_ylabel("|error| / |GELU(x)| (log scale)")
+    relative.set_title("relative error in the negative tail")
+    relative.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def plot_monte_carlo(estimates: MonteCarloGELU, path: MonteCarloPath) -> Figure:
+    """Figure (d): GELU as the average of x·m, m ~ Bernoulli(Φ(x)).
+
+    Left: the Monte Carlo estimates with +-2 standard errors, over the exact curve. Right: the
+    running mean at one input as the number of draws grows, with the +-2 standard error band
+    around the exact value.
+    """
+    fig = Figure(figsize=(9.6, 3.9), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    grid = np.linspace(estimates.x.min(), estimates.x.max(), 400)
+    exact_curve = form_functions("none")[0](grid)
+    left.plot(grid, exact_curve, color=PALETTE["blue"], label="GELU(x) = x·Φ(x)")
+    left.plot(grid, np.maximum(grid, 0), color=PALETTE["black"], linestyle=":", linewidth=1.0,
+              label="ReLU(x)")
+    left.errorbar(estimates.x, estimates.estimate, yerr=2 * estimates.standard_error, fmt="o",
+                  color=PALETTE["vermillion"], markersize=4, capsize=2,
+                  label=f"mean of x·m, {estimates.n_samples} draws (±2 SE)")
+    left.set_xlabel("input x (linear scale)")
+    left.set_ylabel("value (linear scale)")
+    left.set_title("estimates at many inputs")
+    left.legend(fontsize=8, loc="upper left")
+    right.fill_between(path.n, path.exact - 2 * path.standard_error,
+                       path.exact + 2 * path.standard_error, color=PALETTE["sky"], alpha=0.35,
+                       label="exact ± 2 standard errors")
+    right.axhline(path.exact, color=PALETTE["blue"], label=f"GELU({path.x:g}) exact")
+    right.plot(path.n, path.running_mean, color=PALETTE["vermillion"], label="running mean of x·m")
+    right.set_xscale("log")
+    spread = 4 * abs(path.x) * 0.5 / np.sqrt(30)
+    right.set_ylim(path.exact - spread, path.exact + spread)
+    right.set_xlabel("number of draws n (log scale)")
+    right.set_ylabel(f"estimate of GELU({path.x:g}) (linear scale)")
+    right.set_title(f"one input, x = {path.x:g}, as n grows")
+    right.legend(fontsize=8, loc="lower right")
+    return fig

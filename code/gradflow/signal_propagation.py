@@ -1,0 +1,211 @@
+"""Mean-field predictions of how signals and gradients travel through a deep random MLP.
+
+For a wide layer a_l = W_l h_{l-1} + b_l, h_l = phi(a_l), with independent weights of variance
+Var(W) = sigma_w^2 / fan_in and biases of variance sigma_b^2, the pre-activations a_l are close to
+N(0, q_l) across units, and their variance follows the forward map (Poole et al. 2016, Eq. 3;
+Schoenholz et al. 2017, Eq. 2)
+
+    q_l = sigma_w^2 * E[phi(sqrt(q_{l-1}) z)^2] + sigma_b^2,        z ~ N(0, 1),
+    q_1 = sigma_w^2 * m_0 + sigma_b^2                                 (m_0: the input's mean square).
+
+Back-propagation multiplies the gradient by J_l^T = W_l^T diag(phi'(a_l)) at each layer. With the
+gradient independent of the weights (Schoenholz et al. 2017, section 3), its squared norm is
+multiplied on average by chi_l = sigma_w^2 * E[phi'(sqrt(q_l) z)^2] (their Eq. 5), so the norm by
+
+    backward factor_l = sqrt(sigma_w^2 * E[phi'(sqrt(q_l) z)^2]),
+
+and ||dL/dh_1|| / ||dL/dh_L|| = prod_{l=2..L} factor_l. The expectations are computed by
+Gauss-Hermite quadrature (``numpy.polynomial.hermite_e.hermegauss``), which is exact to about
+1e-11 for q <= 2 with 256 nodes; for larger q the integrand phi(sqrt(q) z) has features narrower
+than the nodes' spacing, so a composite Gauss-Legendre rule that resolves them is used instead.
+Both are checked against ``scipy.integrate.quad`` and Monte Carlo in the tests.
+
+At PyTorch's default initialisation Var(W) = 1/(3 fan_in), so sigma_w^2 = 1/3, and the bias
+variance 1/(3 fan_in) is not zero (see ``gradflow.mlp``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import cache
+
+import numpy as np
+import pandas as pd
+from numpy.polynomial.hermite_e import hermegauss
+from numpy.polynomial.legendre import leggauss
+from scipy.special import erf, expit
+
+from .mlp import bias_variance, check_activation, check_init, sigma_w2
+
+#: Quadrature settings (see the module docstring).
+HERMITE_NODES = 256
+HERMITE_MAX_Q = 2.0
+_LEGENDRE_NODES = 8
+_Z_MAX = 10.0            # N(0, 1) mass beyond |z| = 10 is about 1.5e-23
+_FINE_U = 20.0           # the activations' features lie within |u| < 20 ...
+_FINE_PANEL_U = 0.5      # ... and are resolved by panels this wide in u
+_COARSE_PANEL_Z = 0.25   # elsewhere panels this wide in z resolve the Gaussian
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_TANH_CUBIC = 0.044715
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return expit(x)
+
+
+def _normal_pdf(x: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def _gelu_tanh_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = np.tanh(_SQRT_2_OVER_PI * (x + _TANH_CUBIC * x**3))
+    dt = (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3.0 * _TANH_CUBIC * x * x)
+    return 0.5 * x * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * x * dt
+
+
+#: phi and phi' in float64 numpy, by name (the same names as ``gradflow.mlp.ACTIVATIONS``).
+PHI: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "gelu": lambda x: x * _normal_cdf(x),
+    "gelu_tanh": lambda x: _gelu_tanh_parts(x)[0],
+    "silu": lambda x: x * _sigmoid(x),
+}
+PHI_PRIME: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sigmoid": lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
+    "tanh": lambda x: 1.0 - np.tanh(x) ** 2,
+    "relu": lambda x: (x > 0).astype(float),   # 0 at x = 0, as torch's relu backward
+    "gelu": lambda x: _normal_cdf(x) + x * _normal_pdf(x),
+    "gelu_tanh": lambda x: _gelu_tanh_parts(x)[1],
+    "silu": lambda x: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
+}
+
+
+@cache
+def _hermite_rule() -> tuple[np.ndarray, np.ndarray]:
+    nodes, weights = hermegauss(HERMITE_NODES)   # weight function exp(-z^2 / 2)
+    return nodes, weights / math.sqrt(2.0 * math.pi)
+
+
+@cache
+def _panel_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Composite Gauss-Legendre nodes and weights for E over z ~ N(0, 1), density included."""
+    s = math.sqrt(q)
+    fine = min(_FINE_U / s, _Z_MAX)
+    n_fine = max(1, math.ceil(fine * s / _FINE_PANEL_U))
+    n_coarse = math.ceil((_Z_MAX - fine) / _COARSE_PANEL_Z)
+    half = np.concatenate([np.linspace(0.0, fine, n_fine + 1), np.linspace(fine, _Z_MAX, n_coarse + 1)[1:]])
+    edges = np.concatenate([-half[::-1], half[1:]])   # 0 is an edge: ReLU's kink falls between nodes
+    x, w = leggauss(_LEGENDRE_NODES)
+    left, right = edges[:-1, None], edges[1:, None]
+    nodes = (0.5 * (right - left) * x + 0.5 * (right + left)).ravel()
+    weights = (0.5 * (right - left) * w).ravel() * _normal_pdf(nodes)
+    return nodes, weights
+
+
+def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], q: float) -> float:
+    """E[f(sqrt(q) z)] for z ~ N(0, 1), by quadrature (Gauss-Hermite for q <= 2, else panels).
+
+    ``f`` must accept and return float64 numpy arrays. ``q`` is a variance (>= 0).
+    """
+    q = float(q)
+    if not q >= 0 or not math.isfinite(q):
+        raise ValueError(f"q must be a finite variance >= 0, got {q!r}")
+    if q <= HERMITE_MAX_Q:
+        nodes, weights = _hermite_rule()
+    else:
+        nodes, weights = _panel_rule(q)
+    return float(np.dot(weights, f(math.sqrt(q) * nodes)))
+
+
+def _check(activation: str) -> str:
+    return check_activation(activation)
+
+
+def second_moment(activation: str, q: float) -> float:
+    """E[phi(a)^2] for a ~ N(0, q): the mean square of a layer's output."""
+    phi = PHI[_check(activation)]
+    return gaussian_expectation(lambda u: phi(u) ** 2, q)
+
+
+def derivative_second_moment(activation: str, q: float) -> float:
+    """E[phi'(a)^2] for a ~ N(0, q)."""
+    dphi = PHI_PRIME[_check(activation)]
+    return gaussian_expectation(lambda u: dphi(u) ** 2, q)
+
+
+def variance_map(activation: str, q_prev: float, sigma_w2: float, sigma_b2: float) -> float:
+    """q_l = sigma_w^2 E[phi(sqrt(q_{l-1}) z)^2] + sigma_b^2 (Poole et al. 2016, Eq. 3)."""
+    return sigma_w2 * second_moment(activation, q_prev) + sigma_b2
+
+
+def backward_factor(activation: str, q: float, sigma_w2: float) -> float:
+    """sqrt(sigma_w^2 E[phi'(sqrt(q) z)^2]): the expected shrink (< 1) or growth (> 1) of the
+    back-propagated gradient's norm through one layer whose pre-activations have variance q
+    (Schoenholz et al. 2017, Eq. 5, chi_1, square-rooted)."""
+    if not sigma_w2 >= 0:
+        raise ValueError(f"sigma_w2 must be >= 0, got {sigma_w2!r}")
+    return math.sqrt(sigma_w2 * derivative_second_moment(activation, q))
+
+
+def predict_layers(
+    activation: str,
+    init: str,
+    depth: int,
+    width: int,
+    gain: float = 1.0,
+    bias_init: str | float | None = None,
+    input_second_moment: float = 1.0,
+) -> pd.DataFrame:
+    """Mean-field prediction for ``depth`` square layers of ``width`` units.
+
+    Returns one row per layer l = 1..depth with columns ``q`` (pre-activation variance q_l),
+    ``output_second_moment`` (E[h_l^2]), ``backward_factor`` (sqrt(chi_l): the factor by which
+    layer l's Jacobian scales ||dL/dh_l|| into ||dL/dh_{l-1}||) and ``signal_ratio`` (predicted
+    ||dL/dh_l|| / ||dL/dh_depth|| = prod_{k=l+1..depth} backward_factor_k).
+    """
+    _check(activation)
+    init = check_init(init)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be a positive integer, got {depth!r}")
+    sw2 = sigma_w2(init, width, width, gain)
+    sb2 = bias_variance(bias_init, init, width)
+    q = sw2 * float(input_second_moment) + sb2
+    rows = []
+    for layer in range(1, depth + 1):
+        if layer > 1:
+            q = variance_map(activation, q, sw2, sb2)
+        rows.append({
+            "layer": layer,
+            "q": q,
+            "output_second_moment": second_moment(activation, q),
+            "backward_factor": backward_factor(activation, q, sw2),
+        })
+    table = pd.DataFrame(rows).set_index("layer")
+    factors = table["backward_factor"].to_numpy()
+    # ratio at layer l: product of the factors of layers l+1..depth
+    log_after = np.concatenate([np.cumsum(np.log(factors[::-1]))[::-1][1:], [0.0]])
+    table["signal_ratio"] = np.exp(log_after)
+    return table
+
+
+def mean_backward_factor(prediction: pd.DataFrame) -> float:
+    """Geometric mean of the predicted factors of layers 2..depth: (||dL/dh_1|| / ||dL/dh_L||)
+    ** (1 / (L - 1)), the number to compare with a measured mean per-layer factor."""
+    factors = prediction["backward_factor"].to_numpy()[1:]
+    if len(factors) == 0:
+        raise ValueError("a mean factor needs at least two layers")
+    return float(np.exp(np.mean(np.log(factors))))
+
+
+def small_signal_factor(activation: str, init: str, gain: float = 1.0) -> float:
+    """|phi'(0)| * sqrt(sigma_w^2) for a square layer: the factor when q -> 0."""
+    dphi0 = float(PHI_PRIME[_check(activation)](np.array([0.0]))[0])
+    return abs(dphi0) * math.sqrt(sigma_w2(init, 1, 1, gain))

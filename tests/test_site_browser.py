@@ -1,0 +1,186 @@
+"""Every page of the built site, in a real browser (Chromium driven by Playwright).
+
+For every HTML page of the build: no console errors, every image loads, every internal link and
+anchor resolves, each launch link points at that page's own source, and axe-core finds no
+violation of serious or critical impact. The search page finds "GELU". One screenshot per page is
+saved under ``_build/screenshots/`` of the working tree.
+
+Chromium comes from Debian (``apt-get install -y chromium``); CI installs it. Where it is missing
+these tests fail under CI (``CI`` set) and are skipped with a clear reason elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+from bs4 import BeautifulSoup
+
+from conftest import REPO
+
+pytestmark = [pytest.mark.build, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update",
+]
+SCREENSHOTS = REPO / "_build" / "screenshots"
+BLOCKING_IMPACTS = {"serious", "critical"}
+SKIPPED_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
+
+
+def pages_of(html_root: Path) -> list[str]:
+    """Every HTML page of the site, as a path relative to its root."""
+    return sorted(
+        str(p.relative_to(html_root))
+        for p in html_root.rglob("*.html")
+        if not SKIPPED_DIRS.intersection(p.relative_to(html_root).parts)
+    )
+
+
+def notebook_source(page: str) -> str | None:
+    """The repository path of the page's source if it is an executable chapter, else None."""
+    source = REPO / Path(page).with_suffix(".md")
+    if not source.is_file():
+        return None
+    text = source.read_text(encoding="utf-8")
+    front_matter = text.split("---", 2)[1] if text.startswith("---") else ""
+    return str(source.relative_to(REPO)) if "kernelspec:" in front_matter else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    """The built site served on 127.0.0.1 (a free port), for the duration of this module."""
+    handler = functools.partial(
+        QuietHandler, directory=str(built_book.html)
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", built_book.html
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+def page_ids(html_file: Path) -> set[str]:
+    soup = BeautifulSoup(html_file.read_text(encoding="utf-8"), "html.parser")
+    return {tag["id"] for tag in soup.select("[id]")} | {tag["name"] for tag in soup.select("a[name]")}
+
+
+def check_internal_link(href: str, page_url: str, base: str, root: Path) -> str | None:
+    """None if ``href`` (on ``page_url``) resolves to an existing file and anchor, else why not."""
+    target = urlparse(urljoin(page_url, href))
+    if f"{target.scheme}://{target.netloc}/" != base:
+        return None  # external: not checked (no network here)
+    path = root / unquote(target.path.lstrip("/"))
+    if path.is_dir():
+        path = path / "index.html"
+    if not path.is_file():
+        return f"{href}: no file {path.relative_to(root)}"
+    if target.fragment and path.suffix == ".html" and unquote(target.fragment) not in page_ids(path):
+        return f"{href}: no anchor #{target.fragment} in {path.relative_to(root)}"
+    return None
+
+
+def test_every_page_in_a_real_browser(browser, site):
+    from axe_playwright_python.sync_playwright import Axe
+
+    base, root = site
+    pages = pages_of(root)
+    assert "book/shortcut_connections.html" in pages
+    if SCREENSHOTS.exists():
+        shutil.rmtree(SCREENSHOTS)
+    SCREENSHOTS.mkdir(parents=True)
+    axe = Axe()
+    problems: dict[str, list[str]] = {}
+    for name in pages:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda msg, errors=errors: errors.append(msg.text)
+                if msg.type == "error" else None)
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        page.on("requestfailed", lambda req, errors=errors: errors.append(
+            f"request failed: {req.url}"))
+        page.on("response", lambda resp, errors=errors: errors.append(
+            f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
+        page.goto(base + name, wait_until="networkidle")
+        url = page.url  # after any redirect (index.html forwards to the first chapter)
+        found: list[str] = [f"console: {e}" for e in errors]
+
+        broken_images = page.eval_on_selector_all(
+            "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+        )
+        found += [f"image did not load: {src}" for src in broken_images]
+
+        hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
+        for href in hrefs:
+            if href.startswith(("mailto:", "javascript:")):
+                continue
+            why = check_internal_link(href, url, base, root)
+            if why:
+                found.append(f"broken link {why}")
+
+        launch = [h for h in hrefs if "/v2/gh/" in h and "urlpath=" in h]
+        source = notebook_source(name)
+        if source:
+            assert launch, f"{name}: an executable chapter without a launch link"
+        for href in launch:
+            if not href.endswith(f"urlpath=lab/tree/{source}"):
+                found.append(f"launch link {href} does not open {source}")
+
+        results = axe.run(page)
+        for violation in results.response["violations"]:
+            if violation["impact"] in BLOCKING_IMPACTS:
+                targets = [n["target"] for n in violation["nodes"]][:3]
+                found.append(f"axe {violation['impact']}: {violation['id']} at {targets}")
+
+        shot = SCREENSHOTS / (re.sub(r"[/\\]", "__", name).removesuffix(".html") + ".png")
+        page.screenshot(path=str(shot), full_page=True)
+        context.close()
+        if found:
+            problems[name] = found
+    assert not problems, "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in problems.items())
+    assert sorted(p.name for p in SCREENSHOTS.iterdir()) == sorted(
+        re.sub(r"[/\\]", "__", n).removesuffix(".html") + ".png" for n in pages
+    )
+
+
+def test_search_finds_gelu(browser, site):
+    base, _ = site
+    page = browser.new_page()
+    page.goto(base + "search.html?q=GELU", wait_until="networkidle")
+    page.wait_for_selector("ul.search li", timeout=20_000)
+    results = page.locator("ul.search li")
+    assert results.count() >= 1
+    assert any("shortcut" in href for href in page.eval_on_selector_all(
+        "ul.search li a", "as => as.map(a => a.getAttribute('href'))"))
+    page.close()
