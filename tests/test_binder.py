@@ -64,8 +64,8 @@ def test_post_build_step_runs_after_the_install(dockerfile):
 
 def test_binder_installs_cpu_torch_and_the_package():
     text = (BINDER / "requirements.txt").read_text()
-    assert re.search(r"^--extra-index-url \S+/whl/cpu$", text, re.M)
-    assert re.search(r"^-e \.$", text, re.M)
+    assert re.search(r"^--extra-index-url \S+/whl/cpu$", text, re.MULTILINE)
+    assert re.search(r"^-e \.$", text, re.MULTILINE)
     assert requirement_pins(BINDER / "requirements.txt")["torch"].endswith("+cpu")
     assert (BINDER / "runtime.txt").read_text().strip() == "python-3.11"
 

@@ -23,6 +23,7 @@ SMALL_TOC = textwrap.dedent(
     root: book/intro
     chapters:
       - file: book/shortcut_connections
+      - file: book/glossary
       - file: book/references
     """
 )

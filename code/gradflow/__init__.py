@@ -10,11 +10,11 @@ from .models import ExampleDeepNeuralNetwork
 
 __all__ = [
     "GELU",
-    "gelu",
     "ExampleDeepNeuralNetwork",
-    "layer_gradient_means",
     "ShortcutComparison",
     "compare_shortcuts",
     "format_gradient",
+    "gelu",
+    "layer_gradient_means",
 ]
 __version__ = "0.1.0"

@@ -31,6 +31,8 @@ CURVE_STYLES = {
 #: Colours of the approximations in the error figure.
 FORM_COLOURS = {"tanh": PALETTE["orange"], "sigmoid": PALETTE["purple"],
                 "silu": PALETTE["vermillion"]}
+#: At most about this many points per line, so that the SVG figures stay small.
+MAX_POINTS = 2000
 FORM_NAMES = {"tanh": "tanh approximation", "sigmoid": "x·σ(1.702x)", "silu": "SiLU"}
 
 
@@ -114,7 +116,8 @@ def plot_approximation_errors(
         colour = FORM_COLOURS.get(form, PALETTE["sky"])
         name = FORM_NAMES.get(form, form)
         signed = fig.add_subplot(grid[0, i])
-        inside = np.abs(err.x) <= 6
+        inside = np.flatnonzero(np.abs(err.x) <= 6)
+        inside = inside[:: max(1, len(inside) // MAX_POINTS)]  # thin the line, keep the shape
         signed.plot(err.x[inside], err.error[inside], color=colour, label=name)
         signed.plot([-err.x_max, err.x_max], [err.error_at_max] * 2, "o", color=colour,
                     markersize=5)
@@ -124,7 +127,8 @@ def plot_approximation_errors(
         signed.set_ylabel("form(x) − GELU(x) (linear scale)")
         signed.set_title(f"{name}: signed error\nlargest |error| {err.max_abs_error:.2e} "
                          f"at x = ±{err.x_max:.2f} (dots)", fontsize=9)
-        in_tail = (err.x >= tail[0]) & (err.x <= tail[1])
+        in_tail = np.flatnonzero((err.x >= tail[0]) & (err.x <= tail[1]))
+        in_tail = in_tail[:: max(1, len(in_tail) // MAX_POINTS)]
         relative.plot(err.x[in_tail], np.abs(err.relative_error[in_tail]), color=colour,
                       label=name)
     relative.set_yscale("log")

@@ -7,7 +7,7 @@ Two statistics per layer l of an MLP with outputs h_l = phi(a_l), a_l = W_l h_{l
 - the back-propagated signal ``||dL/dh_l||``, the gradient with respect to the layer's output,
   which the chain rule turns into dL/dh_{l-1} = W_l^T (phi'(a_l) * dL/dh_l).
 
-Glorot & Bengio (2010, section 4.2.2, Eqs. 5-7) show why the two can disagree: the weight gradient
+Glorot & Bengio (2010) show why the two can disagree: the weight gradient
 also carries the forward signal h_{l-1}, so the first can stay level across layers while the second
 vanishes. All summaries are taken in float64, so that a tiny gradient is never rounded to zero
 (in float32 the squares of entries below about 1e-23 underflow, and the norm with them).
@@ -339,8 +339,9 @@ def factor_table(sweep: pd.DataFrame, width: int, bias_init: str | float | None 
     rows = []
     for key, group in per_net.groupby(keys, sort=False):
         config = dict(zip(keys, key))
-        prediction = predict_layers(config["activation"], config["init"], int(config["depth"]),
-                                    width, gain=config.get("gain", 1.0), bias_init=bias_init)
+        prediction = predict_layers(config["activation"], config["init"],
+                                    depth=int(config["depth"]), width=width,
+                                    gain=config.get("gain", 1.0), bias_init=bias_init)
         predicted = mean_backward_factor(prediction)
         factors = group["mean_factor"].to_numpy()
         measured = float(np.exp(np.mean(np.log(factors))))

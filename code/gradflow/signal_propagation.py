@@ -2,15 +2,16 @@
 
 For a wide layer a_l = W_l h_{l-1} + b_l, h_l = phi(a_l), with independent weights of variance
 Var(W) = sigma_w^2 / fan_in and biases of variance sigma_b^2, the pre-activations a_l are close to
-N(0, q_l) across units, and their variance follows the forward map (Poole et al. 2016, Eq. 3;
-Schoenholz et al. 2017, Eq. 2)
+N(0, q_l) across units, and their variance follows the forward "length map" of Poole et al. (2016,
+section 2; also Schoenholz et al. 2017, section 2)
 
     q_l = sigma_w^2 * E[phi(sqrt(q_{l-1}) z)^2] + sigma_b^2,        z ~ N(0, 1),
     q_1 = sigma_w^2 * m_0 + sigma_b^2                                 (m_0: the input's mean square).
 
 Back-propagation multiplies the gradient by J_l^T = W_l^T diag(phi'(a_l)) at each layer. With the
 gradient independent of the weights (Schoenholz et al. 2017, section 3), its squared norm is
-multiplied on average by chi_l = sigma_w^2 * E[phi'(sqrt(q_l) z)^2] (their Eq. 5), so the norm by
+multiplied on average by chi_l = sigma_w^2 * E[phi'(sqrt(q_l) z)^2] (their chi_1 at q_l), so the
+norm by
 
     backward factor_l = sqrt(sigma_w^2 * E[phi'(sqrt(q_l) z)^2]),
 
@@ -27,8 +28,9 @@ variance 1/(3 fan_in) is not zero (see ``gradflow.mlp``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -36,7 +38,7 @@ from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
 from scipy.special import erf, expit
 
-from .mlp import bias_variance, check_activation, check_init, sigma_w2
+from .mlp import bias_variance, check_activation, check_init, resolve_widths, sigma_w2
 
 #: Quadrature settings (see the module docstring).
 HERMITE_NODES = 256
@@ -125,31 +127,27 @@ def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], q: float) -> flo
     return float(np.dot(weights, f(math.sqrt(q) * nodes)))
 
 
-def _check(activation: str) -> str:
-    return check_activation(activation)
-
-
 def second_moment(activation: str, q: float) -> float:
     """E[phi(a)^2] for a ~ N(0, q): the mean square of a layer's output."""
-    phi = PHI[_check(activation)]
+    phi = PHI[check_activation(activation)]
     return gaussian_expectation(lambda u: phi(u) ** 2, q)
 
 
 def derivative_second_moment(activation: str, q: float) -> float:
     """E[phi'(a)^2] for a ~ N(0, q)."""
-    dphi = PHI_PRIME[_check(activation)]
+    dphi = PHI_PRIME[check_activation(activation)]
     return gaussian_expectation(lambda u: dphi(u) ** 2, q)
 
 
 def variance_map(activation: str, q_prev: float, sigma_w2: float, sigma_b2: float) -> float:
-    """q_l = sigma_w^2 E[phi(sqrt(q_{l-1}) z)^2] + sigma_b^2 (Poole et al. 2016, Eq. 3)."""
+    """q_l = sigma_w^2 E[phi(sqrt(q_{l-1}) z)^2] + sigma_b^2 (the length map of Poole et al. 2016)."""
     return sigma_w2 * second_moment(activation, q_prev) + sigma_b2
 
 
 def backward_factor(activation: str, q: float, sigma_w2: float) -> float:
     """sqrt(sigma_w^2 E[phi'(sqrt(q) z)^2]): the expected shrink (< 1) or growth (> 1) of the
     back-propagated gradient's norm through one layer whose pre-activations have variance q
-    (Schoenholz et al. 2017, Eq. 5, chi_1, square-rooted)."""
+    (the square root of chi_1 of Schoenholz et al. 2017, evaluated at q)."""
     if not sigma_w2 >= 0:
         raise ValueError(f"sigma_w2 must be >= 0, got {sigma_w2!r}")
     return math.sqrt(sigma_w2 * derivative_second_moment(activation, q))
@@ -158,30 +156,34 @@ def backward_factor(activation: str, q: float, sigma_w2: float) -> float:
 def predict_layers(
     activation: str,
     init: str,
-    depth: int,
-    width: int,
+    widths: Sequence[int] | None = None,
+    *,
+    depth: int | None = None,
+    width: int | None = None,
     gain: float = 1.0,
     bias_init: str | float | None = None,
     input_second_moment: float = 1.0,
 ) -> pd.DataFrame:
-    """Mean-field prediction for ``depth`` square layers of ``width`` units.
+    """Mean-field prediction, layer by layer, for the network ``DeepMLP`` builds with these args.
 
-    Returns one row per layer l = 1..depth with columns ``q`` (pre-activation variance q_l),
+    ``widths`` (input first) or ``depth`` square layers of ``width`` units, as in ``DeepMLP``.
+    Layer l has sigma_w^2 = fan_in Var(W_l) and sigma_b^2 = Var(b_l) of its own fan-in, and
+    q_1 = sigma_w^2 * ``input_second_moment`` + sigma_b^2.
+
+    Returns one row per layer l = 1..L with columns ``q`` (pre-activation variance q_l),
     ``output_second_moment`` (E[h_l^2]), ``backward_factor`` (sqrt(chi_l): the factor by which
     layer l's Jacobian scales ||dL/dh_l|| into ||dL/dh_{l-1}||) and ``signal_ratio`` (predicted
-    ||dL/dh_l|| / ||dL/dh_depth|| = prod_{k=l+1..depth} backward_factor_k).
+    ||dL/dh_l|| / ||dL/dh_L|| = prod_{k=l+1..L} backward_factor_k).
     """
-    _check(activation)
+    check_activation(activation)
     init = check_init(init)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be a positive integer, got {depth!r}")
-    sw2 = sigma_w2(init, width, width, gain)
-    sb2 = bias_variance(bias_init, init, width)
-    q = sw2 * float(input_second_moment) + sb2
-    rows = []
-    for layer in range(1, depth + 1):
-        if layer > 1:
-            q = variance_map(activation, q, sw2, sb2)
+    sizes = resolve_widths(widths, depth, width)
+    q, rows = None, []
+    for layer, (n_in, n_out) in enumerate(pairwise(sizes), start=1):
+        sw2 = sigma_w2(init, n_in, n_out, gain)
+        sb2 = bias_variance(bias_init, init, n_in)
+        previous = float(input_second_moment) if q is None else second_moment(activation, q)
+        q = sw2 * previous + sb2
         rows.append({
             "layer": layer,
             "q": q,
@@ -189,10 +191,9 @@ def predict_layers(
             "backward_factor": backward_factor(activation, q, sw2),
         })
     table = pd.DataFrame(rows).set_index("layer")
-    factors = table["backward_factor"].to_numpy()
-    # ratio at layer l: product of the factors of layers l+1..depth
-    log_after = np.concatenate([np.cumsum(np.log(factors[::-1]))[::-1][1:], [0.0]])
-    table["signal_ratio"] = np.exp(log_after)
+    log_factors = np.log(table["backward_factor"].to_numpy())
+    # ratio at layer l: product of the factors of layers l+1..L
+    table["signal_ratio"] = np.exp(np.concatenate([np.cumsum(log_factors[::-1])[::-1][1:], [0.0]]))
     return table
 
 
@@ -207,5 +208,5 @@ def mean_backward_factor(prediction: pd.DataFrame) -> float:
 
 def small_signal_factor(activation: str, init: str, gain: float = 1.0) -> float:
     """|phi'(0)| * sqrt(sigma_w^2) for a square layer: the factor when q -> 0."""
-    dphi0 = float(PHI_PRIME[_check(activation)](np.array([0.0]))[0])
+    dphi0 = float(PHI_PRIME[check_activation(activation)](np.array([0.0]))[0])
     return abs(dphi0) * math.sqrt(sigma_w2(init, 1, 1, gain))
