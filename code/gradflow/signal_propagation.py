@@ -206,7 +206,13 @@ def mean_backward_factor(prediction: pd.DataFrame) -> float:
     return float(np.exp(np.mean(np.log(factors))))
 
 
-def small_signal_factor(activation: str, init: str, gain: float = 1.0) -> float:
-    """|phi'(0)| * sqrt(sigma_w^2) for a square layer: the factor when q -> 0."""
+def small_signal_factor(
+    activation: str, init: str, gain: float = 1.0, *, fan_in: int = 1, fan_out: int = 1
+) -> float:
+    """|phi'(0)| * sqrt(sigma_w^2): the backward factor in the small-signal limit q -> 0.
+
+    For a square layer (the default fans) sigma_w^2 is 1/3 at PyTorch's default init, 1 for
+    Xavier and 2 for Kaiming, times gain^2.
+    """
     dphi0 = float(PHI_PRIME[check_activation(activation)](np.array([0.0]))[0])
-    return abs(dphi0) * math.sqrt(sigma_w2(init, 1, 1, gain))
+    return abs(dphi0) * math.sqrt(sigma_w2(init, fan_in, fan_out, gain))
