@@ -25,6 +25,24 @@ JUPYTER_BOOK = str(Path(sys.executable).with_name("jupyter-book"))
 STRICT = ("-W", "-n", "--keep-going")
 
 
+def is_notebook(source: Path) -> bool:
+    """True for a MyST notebook chapter: a ``.md`` file whose front matter has a kernelspec."""
+    if not source.is_file():
+        return False
+    text = source.read_text(encoding="utf-8")
+    front_matter = text.split("---", 2)[1] if text.startswith("---") else ""
+    return "kernelspec:" in front_matter
+
+
+def notebook_chapters(root: Path) -> list[Path]:
+    """The executable chapters of the table of contents in ``root``, in reading order."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
+    return [root / f"{name}.md" for name in files if is_notebook(root / f"{name}.md")]
+
+
 def copy_repo(destination: Path) -> Path:
     """Copy the repository's sources (not .git, .venv or _build) to ``destination``."""
     shutil.copytree(REPO, destination, ignore=IGNORED)

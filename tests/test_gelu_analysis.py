@@ -330,7 +330,7 @@ def test_seed_gradients_with_exact_gelu_differ_only_slightly():
     table = ga.seed_gradients_exact_vs_tanh()
     seed = experiments.compare_shortcuts().gradients
     for label in (experiments.PLAIN, experiments.SHORTCUT):
-        np.testing.assert_array_equal(table.loc[label, "tanh (seed)"].to_numpy(),
+        np.testing.assert_array_equal(table.loc[label, "tanh (tutorial)"].to_numpy(),
                                       seed[label].to_numpy())
     rel = table["relative difference"].abs()
     assert 0 < rel.max() < 1e-2

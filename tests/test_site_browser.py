@@ -23,7 +23,7 @@ from urllib.parse import unquote, urljoin, urlparse
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import REPO
+from conftest import REPO, is_notebook
 
 pytestmark = [pytest.mark.build, pytest.mark.browser]
 
@@ -49,11 +49,7 @@ def pages_of(html_root: Path) -> list[str]:
 def notebook_source(page: str) -> str | None:
     """The repository path of the page's source if it is an executable chapter, else None."""
     source = REPO / Path(page).with_suffix(".md")
-    if not source.is_file():
-        return None
-    text = source.read_text(encoding="utf-8")
-    front_matter = text.split("---", 2)[1] if text.startswith("---") else ""
-    return str(source.relative_to(REPO)) if "kernelspec:" in front_matter else None
+    return str(source.relative_to(REPO)) if is_notebook(source) else None
 
 
 @pytest.fixture(scope="module")

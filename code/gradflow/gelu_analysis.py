@@ -617,7 +617,7 @@ def compare_torch_gelu(
 FLOAT32_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     'nn.GELU()': nn.GELU(),
     'nn.GELU(approximate="tanh")': nn.GELU(approximate="tanh"),
-    "seed GELU (gradflow.GELU)": act.GELU(),
+    "tutorial's GELU (gradflow.GELU)": act.GELU(),
     "x·σ(1.702x)": lambda x: act.gelu(x, "sigmoid"),
     "SiLU (nn.SiLU())": nn.SiLU(),
 }
@@ -688,7 +688,7 @@ def seed_gradients_exact_vs_tanh(seed: int = SEED) -> pd.DataFrame:
     ``nn.GELU()`` and measures the mean |dL/dW| per layer again on the same weights and input.
 
     Returns:
-        Index: (network, weight name); columns ``"tanh (seed)"``, ``"exact"``,
+        Index: (network, weight name); columns ``"tanh (tutorial)"``, ``"exact"``,
         ``"relative difference"`` = exact / tanh - 1.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -702,8 +702,8 @@ def seed_gradients_exact_vs_tanh(seed: int = SEED) -> pd.DataFrame:
         for layer in model.layers:
             layer[1] = nn.GELU()
         exact = layer_gradient_means(model, x)
-        frame = pd.DataFrame({"tanh (seed)": tanh, "exact": exact})
-        frame["relative difference"] = frame["exact"] / frame["tanh (seed)"] - 1.0
+        frame = pd.DataFrame({"tanh (tutorial)": tanh, "exact": exact})
+        frame["relative difference"] = frame["exact"] / frame["tanh (tutorial)"] - 1.0
         frame.index = pd.MultiIndex.from_product(
             [[label], frame.index], names=["network", "weight"]
         )

@@ -21,6 +21,7 @@ depths, returning one tidy DataFrame.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -126,35 +127,52 @@ def _check_positive_ints(values: Iterable[int], what: str) -> list[int]:
     return out
 
 
-@lru_cache(maxsize=4)
+@dataclass(frozen=True)
+class _Draws:
+    weights32: list[torch.Tensor]        # (S, out, in) per layer, float32 as drawn
+    weights: list[torch.Tensor]          # the same, converted to the compute dtype
+    biases: list[torch.Tensor]           # (S, 1, out) per layer
+    inputs: torch.Tensor | None          # (S, batch, in)
+    readouts: dict[int, torch.Tensor]    # probe depth -> (S, batch, width)
+
+
+@lru_cache(maxsize=2)
 def _draw(
     widths: tuple[int, ...], init: str, bias_init: str | float | None, seeds: tuple[int, ...],
     n_batch: int, draw_inputs: bool, readout_depths: tuple[int, ...], n_layers: int,
     dtype: torch.dtype,
-) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor | None, dict]:
+) -> _Draws:
     """Every seed's parameters (at gain 1), inputs and readouts, in ``DeepMLP``'s order.
 
-    Cached: a sweep over activations and gains reuses the draws (do not modify the results).
+    Drawn in float32, as ``DeepMLP`` (and ``nn.Linear``) do by default, and converted to ``dtype``
+    once. Cached: a sweep over activations and gains reuses the draws (do not modify them).
     """
+    draw = torch.float32
     n_seeds, depth = len(seeds), len(widths) - 1
-    W = [torch.empty(n_seeds, widths[i + 1], widths[i], dtype=dtype) for i in range(n_layers)]
-    B = [torch.empty(n_seeds, 1, widths[i + 1], dtype=dtype) for i in range(n_layers)]
-    x = torch.empty(n_seeds, n_batch, widths[0], dtype=dtype) if draw_inputs else None
-    readouts = {d: torch.empty(n_seeds, n_batch, widths[d], dtype=dtype) for d in readout_depths}
+    W = [torch.empty(n_seeds, widths[i + 1], widths[i], dtype=draw) for i in range(n_layers)]
+    B = [torch.empty(n_seeds, 1, widths[i + 1], dtype=draw) for i in range(n_layers)]
+    x = torch.empty(n_seeds, n_batch, widths[0], dtype=draw) if draw_inputs else None
+    readouts = {d: torch.empty(n_seeds, n_batch, widths[d], dtype=draw) for d in readout_depths}
     for s, seed in enumerate(seeds):
         generator = make_generator(seed)
         for layer in range(depth):
             if layer < n_layers:
                 w, b = W[layer][s], B[layer][s, 0]
             else:   # layers no probe reaches: drawn all the same, to keep the generator's order
-                w = torch.empty(widths[layer + 1], widths[layer], dtype=dtype)
-                b = torch.empty(widths[layer + 1], dtype=dtype)
+                w = torch.empty(widths[layer + 1], widths[layer], dtype=draw)
+                b = torch.empty(widths[layer + 1], dtype=draw)
             initialise_linear_(w, b, init, 1.0, bias_init, generator)
         if draw_inputs:
-            x[s] = torch.randn(n_batch, widths[0], generator=generator, dtype=dtype)
+            x[s] = torch.randn(n_batch, widths[0], generator=generator, dtype=draw)
         for d in readout_depths:
-            readouts[d][s] = torch.randn(n_batch, widths[d], generator=generator, dtype=dtype)
-    return W, B, x, readouts
+            readouts[d][s] = torch.randn(n_batch, widths[d], generator=generator, dtype=draw)
+    return _Draws(
+        weights32=W,
+        weights=[w.to(dtype) for w in W],
+        biases=[b.to(dtype) for b in B],
+        inputs=None if x is None else x.to(dtype),
+        readouts={d: r.to(dtype) for d, r in readouts.items()},
+    )
 
 
 def batched_profiles(
@@ -177,10 +195,12 @@ def batched_profiles(
     """``gradient_profile`` for many seeds at once, batched over seeds with ``torch.bmm``.
 
     For seed s the network is exactly ``DeepMLP(widths, activation=..., init=..., gain=...,
-    bias_init=..., shortcut=..., shortcut_scale=..., seed=s, dtype=dtype)``: a generator seeded
-    with s draws each layer's W then b, then (unless ``inputs`` is given, shared by all seeds) the
-    inputs ``randn(batch, widths[0])``, then one readout ``randn(batch, widths[D])`` per probe
-    depth D in increasing order. Identity shortcuts only (where widths agree).
+    bias_init=..., shortcut=..., shortcut_scale=..., seed=s)`` with its default float32
+    parameters, converted to ``dtype`` (float64) for the computation: a generator seeded with s
+    draws each layer's W then b, then (unless ``inputs`` is given, shared by all seeds) the inputs
+    ``randn(batch, widths[0])``, then one readout ``randn(batch, widths[D])`` per probe depth D in
+    increasing order, all in float32. Identity shortcuts only (where widths agree). So seed 123
+    on the seed notebook's widths is the seed notebook's network.
 
     ``probe_depths`` (default: the full depth) measures several depths in one pass: the first D
     layers of the network are a D-layer network, so a probe that starts the backward pass at layer
@@ -196,8 +216,10 @@ def batched_profiles(
     if len(widths) < 2:
         raise ValueError(f"widths needs at least two entries (input and output), got {widths}")
     seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds must not be empty")
+    if not seeds or any(isinstance(v, bool) or not isinstance(v, int) for v in seeds):
+        raise ValueError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds!r}")
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; valid losses are {', '.join(map(repr, LOSSES))}")
     depth = len(widths) - 1
@@ -210,13 +232,16 @@ def batched_profiles(
     n_batch = batch if inputs is None else inputs.shape[0]
 
     n_layers = probes[-1]
-    W, B, x, readouts = _draw(
+    draws = _draw(
         tuple(widths), init, bias_init, tuple(seeds), n_batch, inputs is None,
         tuple(probes) if loss == "readout" else (), n_layers, dtype,
     )
-    if gain != 1.0:   # DeepMLP multiplies the drawn weights by gain in place: the same numbers
-        W = [w * gain for w in W]
-    h = x if inputs is None else inputs.to(dtype).expand(len(seeds), *inputs.shape)
+    if gain == 1.0:
+        W = draws.weights
+    else:   # as DeepMLP: the float32 draw times gain, in float32, then converted
+        W = [(w * gain).to(dtype) for w in draws.weights32]
+    B, readouts = draws.biases, draws.readouts
+    h = draws.inputs if inputs is None else inputs.to(dtype).expand(len(seeds), *inputs.shape)
     n_seeds = len(seeds)
     has_skip = [shortcut and widths[i] == widths[i + 1] for i in range(n_layers)]
 
@@ -293,8 +318,8 @@ def gradient_sweep(
     inits = [check_init(i) for i in inits]
     depths = _check_positive_ints(depths, "depths")
     frames = []
-    for activation in activations:
-        for init in inits:
+    for init in inits:   # init outermost: the random draws are shared by activations and gains
+        for activation in activations:
             for gain in gains:
                 frame = batched_profiles(
                     [width] * (max(depths) + 1), activation, init, seeds, gain=gain,

@@ -97,6 +97,11 @@ def _hermite_rule() -> tuple[np.ndarray, np.ndarray]:
 
 
 @cache
+def _legendre_rule() -> tuple[np.ndarray, np.ndarray]:
+    return leggauss(_LEGENDRE_NODES)
+
+
+@cache
 def _panel_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss-Legendre nodes and weights for E over z ~ N(0, 1), density included."""
     s = math.sqrt(q)
@@ -105,7 +110,7 @@ def _panel_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
     n_coarse = math.ceil((_Z_MAX - fine) / _COARSE_PANEL_Z)
     half = np.concatenate([np.linspace(0.0, fine, n_fine + 1), np.linspace(fine, _Z_MAX, n_coarse + 1)[1:]])
     edges = np.concatenate([-half[::-1], half[1:]])   # 0 is an edge: ReLU's kink falls between nodes
-    x, w = leggauss(_LEGENDRE_NODES)
+    x, w = _legendre_rule()
     left, right = edges[:-1, None], edges[1:, None]
     nodes = (0.5 * (right - left) * x + 0.5 * (right + left)).ravel()
     weights = (0.5 * (right - left) * w).ravel() * _normal_pdf(nodes)

@@ -1,0 +1,352 @@
+"""Experiments on the small GPT of ``gradflow.gpt``: gradients at initialisation, the residual
+stream, and a short training run. Every function returns plain data and never prints.
+
+The probes at initialisation all use the same recipe: a model built from a config and a seed, a
+batch of random token ids with random next-token targets (so the loss is cross-entropy against
+targets the model cannot know), one backward pass, and statistics taken in float64.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .gpt import GPT, LN_PLACEMENTS, GPTConfig
+
+#: The model the initialisation probes use unless told otherwise: d = 64, 4 heads, 16 tokens.
+PROBE_CONFIG = GPTConfig(vocab_size=16, block_size=16, n_layer=12, n_head=4, n_embd=64)
+PROBE_BATCH = 8
+GRADIENT_DEPTHS = (6, 12, 24)
+SCALING_DEPTHS = (3, 6, 12, 24, 48)
+
+
+def _check_depths(depths: Iterable[int]) -> list[int]:
+    depths = list(depths)
+    if not depths or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in depths):
+        raise ValueError(f"depths must be a non-empty list of positive integers, got {depths!r}")
+    return depths
+
+
+def _check_placements(placements: Iterable[str]) -> list[str]:
+    placements = list(placements)
+    bad = [p for p in placements if p not in LN_PLACEMENTS]
+    if not placements or bad:
+        raise ValueError(f"placements must be a non-empty list drawn from {LN_PLACEMENTS}, "
+                         f"got {placements!r}")
+    return placements
+
+
+def probe_batch(config: GPTConfig, batch_size: int = PROBE_BATCH, seed: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random token ids ``(batch_size, block_size)`` and random next-token targets of that shape."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    generator = torch.Generator().manual_seed(int(seed))
+    shape = (batch_size, config.block_size)
+    idx = torch.randint(0, config.vocab_size, shape, generator=generator)
+    targets = torch.randint(0, config.vocab_size, shape, generator=generator)
+    return idx, targets
+
+
+def token_diversity(x: torch.Tensor) -> float:
+    """How far the tokens of each sequence are from all being the same vector, in [0, 1].
+
+    ``||X - 1 xbar^T||_F / ||X||_F`` over the whole batch, where ``xbar`` is each sequence's mean
+    token: the relative distance of the ``(T, d)`` representation from the nearest rank-1 matrix
+    of identical rows (the "residual" of Dong et al. 2021, Eq. 2, measured in the Frobenius norm).
+    0 means every position carries the same vector: the input has been forgotten.
+    """
+    x = x.detach().double()
+    return float((x - x.mean(dim=1, keepdim=True)).norm() / x.norm())
+
+
+def layer_gradient_norms(config: GPTConfig, seed: int = 0, batch_size: int = PROBE_BATCH
+                         ) -> pd.DataFrame:
+    """Per-block gradient norms of a freshly initialised model, one row per block.
+
+    Columns:
+        layer: block index l = 1..N (1 is nearest the input).
+        ffn_w2: ||dL/dW^{2,l}||_F, the feed-forward branch's output projection (the quantity of
+            Xiong et al. 2020, Theorem 1 and Fig. 3).
+        attn_qk: ||dL/d[W_Q; W_K]||_F, the attention's query and key weights, which decide where
+            each position looks (Noci et al. 2022 show these vanish when tokens collapse).
+        token_diversity: :func:`token_diversity` of the block's output.
+
+    The model is ``GPT(config, seed)``; the batch is ``probe_batch(config, batch_size, seed)``.
+    """
+    model = GPT(config, seed=seed)
+    idx, targets = probe_batch(config, batch_size, seed)
+    states = model.hidden_states(idx)
+    logits = model.lm_head(model.ln_f(states[-1]))
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    w2 = [block.mlp.c_proj.weight for block in model.blocks]
+    qkv = [block.attn.c_attn.weight for block in model.blocks]
+    grads = torch.autograd.grad(loss, w2 + qkv)
+    d, n = config.n_embd, config.n_layer
+    return pd.DataFrame({
+        "layer": np.arange(1, n + 1),
+        "ffn_w2": [g.double().norm().item() for g in grads[:n]],
+        "attn_qk": [g[: 2 * d].double().norm().item() for g in grads[n:]],  # rows: Q, K, then V
+        "token_diversity": [token_diversity(h) for h in states[1:]],
+    })
+
+
+def gradient_norms_by_depth(
+    depths: Sequence[int] = GRADIENT_DEPTHS,
+    placements: Sequence[str] = LN_PLACEMENTS,
+    shortcuts: Sequence[bool] = (True, False),
+    seed: int = 0,
+    base: GPTConfig = PROBE_CONFIG,
+) -> pd.DataFrame:
+    """:func:`layer_gradient_norms` for every depth, LayerNorm placement and shortcut setting.
+
+    Returns a long table with columns ``n_layer, placement, shortcuts`` and those of
+    :func:`layer_gradient_norms`. Every model uses ``base`` (GPT-2's initialisation, scaled
+    residual projections included) with only those three fields changed, and the same seed.
+    """
+    frames = []
+    for n_layer in _check_depths(depths):
+        for placement in _check_placements(placements):
+            for shortcut in shortcuts:
+                config = replace(base, n_layer=n_layer, ln_placement=placement,
+                                 shortcuts=bool(shortcut))
+                frame = layer_gradient_norms(config, seed=seed)
+                frame.insert(0, "shortcuts", bool(shortcut))
+                frame.insert(0, "placement", placement)
+                frame.insert(0, "n_layer", n_layer)
+                frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def depth_attenuation(table: pd.DataFrame, column: str = "attn_qk", shallow: int | None = None,
+                      deep: int | None = None) -> pd.DataFrame:
+    """How much a per-block gradient shrinks when the stack gets deeper.
+
+    For each placement and shortcut setting: the median over blocks of ``column`` in the
+    ``deep``-block stack divided by that in the ``shallow``-block stack (default: the smallest and
+    largest depth in ``table``, a table from :func:`gradient_norms_by_depth`). Returns a table
+    indexed by placement with one column per shortcut setting.
+    """
+    if column not in ("ffn_w2", "attn_qk"):
+        raise ValueError(f"column must be 'ffn_w2' or 'attn_qk', got {column!r}")
+    shallow = int(table["n_layer"].min()) if shallow is None else shallow
+    deep = int(table["n_layer"].max()) if deep is None else deep
+    medians = table.groupby(["n_layer", "placement", "shortcuts"])[column].median()
+    ratio = (medians.loc[deep] / medians.loc[shallow]).unstack("shortcuts")
+    return ratio.rename(columns={True: "with shortcuts", False: "without shortcuts"})
+
+
+def last_layer_gradient_scaling(
+    depths: Sequence[int] = SCALING_DEPTHS,
+    placements: Sequence[str] = LN_PLACEMENTS,
+    init_stds: Sequence[float] = (0.02,),
+    seeds: Sequence[int] = (0, 1, 2),
+    base: GPTConfig = PROBE_CONFIG,
+) -> pd.DataFrame:
+    """||dL/dW^{2,L}||_F of the *last* block against depth L (Xiong et al. 2020, Theorem 1).
+
+    Xiong et al.'s theorem takes every layer initialised alike, so the residual projections are
+    *not* scaled here (``scaled_init=False``); shortcuts are on. Returns one row per depth,
+    placement, init std and seed with the column ``last_ffn_w2``.
+    """
+    rows = []
+    for n_layer in _check_depths(depths):
+        for placement in _check_placements(placements):
+            for std in init_stds:
+                config = replace(base, n_layer=n_layer, ln_placement=placement, shortcuts=True,
+                                 scaled_init=False, init_std=float(std))
+                for seed in seeds:
+                    norms = layer_gradient_norms(config, seed=seed)
+                    rows.append({"n_layer": n_layer, "placement": placement, "init_std": float(std),
+                                 "seed": int(seed), "last_ffn_w2": norms["ffn_w2"].iloc[-1]})
+    return pd.DataFrame(rows)
+
+
+def fit_depth_exponents(scaling: pd.DataFrame) -> pd.DataFrame:
+    """Least-squares slope of log(gradient) against log(L), per placement and init std.
+
+    Uses the geometric mean over seeds at each depth. A slope of 0 means independent of depth
+    (Xiong et al.'s Post-LN bound), -1/2 means proportional to sqrt(1/L) (their Pre-LN bound).
+    Returns columns ``placement, init_std, exponent``.
+    """
+    rows = []
+    for (placement, std), group in scaling.groupby(["placement", "init_std"], sort=False):
+        per_depth = group.groupby("n_layer")["last_ffn_w2"].apply(lambda s: np.exp(np.log(s).mean()))
+        slope = np.polyfit(np.log(per_depth.index.to_numpy(float)), np.log(per_depth.to_numpy()), 1)[0]
+        rows.append({"placement": placement, "init_std": float(std), "exponent": float(slope)})
+    return pd.DataFrame(rows)
+
+
+def residual_stream_variance(
+    n_layer: int = 48,
+    scaled_init: Sequence[bool] = (False, True),
+    seeds: Sequence[int] = (0, 1, 2),
+    base: GPTConfig = PROBE_CONFIG,
+) -> pd.DataFrame:
+    """Variance of the residual stream after the embeddings and after each block (Pre-LN).
+
+    The stream x_l = x_0 + sum of 2l branch outputs; if the branches are roughly uncorrelated its
+    variance grows by about the branches' variance at every block. GPT-2's scaled initialisation
+    (Radford et al. 2019, section 2.3) divides every residual projection's std by sqrt(2N), so the
+    2N branch outputs add up to about one unscaled branch's variance however deep the stack.
+
+    Returns columns ``scaled_init, layer`` (0 = embeddings), ``variance`` (mean over seeds of the
+    per-coordinate variance over batch, positions and features, in float64).
+    """
+    _check_depths([n_layer])
+    rows = []
+    for scaled in scaled_init:
+        config = replace(base, n_layer=n_layer, ln_placement="pre", shortcuts=True,
+                         scaled_init=bool(scaled))
+        per_seed = []
+        for seed in seeds:
+            idx, _ = probe_batch(config, seed=seed)
+            with torch.no_grad():
+                states = GPT(config, seed=seed).hidden_states(idx)
+            per_seed.append([h.double().var().item() for h in states])
+        for layer, variance in enumerate(np.mean(per_seed, axis=0)):
+            rows.append({"scaled_init": bool(scaled), "layer": layer, "variance": float(variance)})
+    return pd.DataFrame(rows)
+
+
+# --- A tiny sequence task and a short training run ------------------------------------------
+
+TASKS = ("sort", "copy")
+
+
+@dataclass(frozen=True)
+class SequenceTask:
+    """Read ``n_items`` symbols, a separator, then write them back sorted (or copied).
+
+    A sequence is ``a_1 .. a_k SEP b_1 .. b_k`` with symbols 0..n_symbols-1 and SEP = n_symbols;
+    b is a sorted (``"sort"``) or unchanged (``"copy"``) copy of a. The model reads all but the
+    last token and is scored (cross-entropy) only where it must produce b_1..b_k; other targets
+    are -1 (ignored). Sorting cannot be done without looking back at the whole input: a model
+    that ignores its input can at best learn the average sorted sequence.
+    """
+
+    kind: str = "sort"
+    n_items: int = 5
+    n_symbols: int = 10
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASKS:
+            raise ValueError(f"kind must be one of {TASKS}, got {self.kind!r}")
+        for name in ("n_items", "n_symbols"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @property
+    def vocab_size(self) -> int:
+        return self.n_symbols + 1
+
+    @property
+    def block_size(self) -> int:
+        return 2 * self.n_items
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch ``(idx, targets)``, both ``(batch_size, 2 * n_items)`` of torch.long."""
+        a = torch.randint(0, self.n_symbols, (batch_size, self.n_items), generator=generator)
+        b = torch.sort(a, dim=1).values if self.kind == "sort" else a
+        sep = torch.full((batch_size, 1), self.n_symbols)
+        sequence = torch.cat([a, sep, b], dim=1)
+        idx, targets = sequence[:, :-1].clone(), sequence[:, 1:].clone()
+        targets[:, : self.n_items] = -1  # nothing to predict while the input is being read
+        return idx, targets
+
+
+#: The chapter's training setup: 12 blocks of width 32 on sorting five digits.
+TRAIN_TASK = SequenceTask()
+TRAIN_CONFIG = GPTConfig(vocab_size=TRAIN_TASK.vocab_size, block_size=TRAIN_TASK.block_size,
+                         n_layer=12, n_head=4, n_embd=32)
+
+
+@dataclass
+class TrainingRun:
+    """One training run: the loss after every step, its wall-clock time and final accuracy.
+
+    ``accuracy`` is the fraction of output symbols b_i predicted exactly (arg-max) on a fresh
+    batch of 1,000 sequences after training.
+    """
+
+    config: GPTConfig
+    losses: list[float] = field(repr=False)
+    seconds: float
+    accuracy: float
+
+
+def train_sequence_task(
+    config: GPTConfig = TRAIN_CONFIG,
+    task: SequenceTask = TRAIN_TASK,
+    steps: int = 250,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> TrainingRun:
+    """Train ``GPT(config, seed)`` on ``task`` with AdamW (no warm-up, no weight decay).
+
+    Every step draws a fresh batch (from a generator seeded with ``seed + 1``), so the loss curve
+    is also a test-loss curve. Returns a :class:`TrainingRun`.
+    """
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if config.vocab_size < task.vocab_size or config.block_size < task.block_size:
+        raise ValueError(
+            f"the task needs vocab_size >= {task.vocab_size} and block_size >= {task.block_size}, "
+            f"the config has {config.vocab_size} and {config.block_size}"
+        )
+    model = GPT(config, seed=seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, foreach=True)
+    generator = torch.Generator().manual_seed(int(seed) + 1)
+    losses = []
+    start = time.perf_counter()
+    for _ in range(steps):
+        idx, targets = task.sample(batch_size, generator)
+        _, loss = model(idx, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        idx, targets = task.sample(1000, generator)
+        predicted = model(idx).argmax(dim=-1)
+        scored = targets != -1
+        accuracy = (predicted[scored] == targets[scored]).double().mean().item()
+    return TrainingRun(config, losses, seconds, accuracy)
+
+
+def compare_shortcut_training(
+    config: GPTConfig = TRAIN_CONFIG,
+    task: SequenceTask = TRAIN_TASK,
+    steps: int = 250,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> dict[str, TrainingRun]:
+    """:func:`train_sequence_task` for ``config`` with and without shortcuts, same seed and data.
+
+    Returns ``{"with shortcuts": run, "without shortcuts": run}``.
+    """
+    return {
+        label: train_sequence_task(replace(config, shortcuts=flag), task, steps, batch_size, lr,
+                                   seed)
+        for label, flag in (("with shortcuts", True), ("without shortcuts", False))
+    }
+
+
+def loss_table(runs: dict[str, TrainingRun]) -> pd.DataFrame:
+    """The runs' loss curves side by side: index ``step`` (1-based), one column per run."""
+    table = pd.DataFrame({label: run.losses for label, run in runs.items()})
+    table.index = pd.RangeIndex(1, len(table) + 1, name="step")
+    return table

@@ -1,0 +1,139 @@
+"""Figures for the chapter on vanishing and exploding gradients.
+
+Each function takes the data an experiment in ``gradflow.gradient_stats`` or
+``gradflow.signal_propagation`` returned and gives back a ``matplotlib.figure.Figure`` (not
+registered with pyplot). Colours come from the book's palette; one colour per initialisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+
+from .plotting import PALETTE
+
+#: One colour per initialisation, the same in every figure of the chapter.
+INIT_COLOURS = {"default": PALETTE["orange"], "xavier": PALETTE["purple"],
+                "kaiming": PALETTE["green"]}
+INIT_LABELS = {"default": "PyTorch default", "xavier": "Xavier/Glorot", "kaiming": "Kaiming/He"}
+PREDICTION_STYLE = {"color": PALETTE["black"], "linestyle": "--", "linewidth": 1.0}
+
+
+def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} is missing columns {missing}; it has {list(frame.columns)}")
+
+
+def plot_layer_profiles(
+    profiles: pd.DataFrame,
+    predictions: Mapping[tuple[str, str], pd.DataFrame],
+    panels: Mapping[str, Sequence[str]],
+    ncols: int = 3,
+) -> Figure:
+    """||dL/dh_l|| / ||dL/dh_L|| against layer l on a log scale, one panel per activation.
+
+    Args:
+        profiles: ``gradient_stats.layer_profiles`` output (columns activation, init, layer,
+            ratio, ratio_min, ratio_max).
+        predictions: ``{(activation, init): signal_propagation.predict_layers(...)}``; each is
+            drawn as a dashed black line.
+        panels: ``{activation: [init, ...]}``, the panels in order and the inits in each.
+        ncols: panels per row.
+    """
+    _check_columns(profiles, ["activation", "init", "layer", "ratio", "ratio_min", "ratio_max"],
+                   "profiles")
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(3.2 * ncols, 2.6 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax, (activation, inits) in zip(axes, panels.items()):
+        for init in inits:
+            data = profiles[(profiles["activation"] == activation) & (profiles["init"] == init)]
+            if data.empty:
+                raise ValueError(f"no profile for activation {activation!r}, init {init!r}")
+            colour = INIT_COLOURS[init]
+            ax.fill_between(data["layer"], data["ratio_min"], data["ratio_max"], color=colour,
+                            alpha=0.25, linewidth=0)
+            ax.plot(data["layer"], data["ratio"], color=colour, linewidth=1.8,
+                    label=f"{INIT_LABELS[init]}, measured")
+            prediction = predictions.get((activation, init))
+            if prediction is not None:
+                ax.plot(prediction.index, prediction["signal_ratio"], **PREDICTION_STYLE)
+        ax.set_yscale("log")
+        ax.set_title(activation)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ (log)")
+    for ax in axes[-ncols:]:
+        ax.set_xlabel("layer l (1 = nearest the input)")
+    handles = [
+        axes[0].plot([], [], color=INIT_COLOURS[i], linewidth=1.8, label=INIT_LABELS[i])[0]
+        for i in INIT_COLOURS
+        if any(i in inits for inits in panels.values())
+    ]
+    handles.append(axes[0].plot([], [], label="mean-field prediction", **PREDICTION_STYLE)[0])
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    return fig
+
+
+def plot_depth_gain_heatmaps(
+    grids: Mapping[str, pd.DataFrame], limit: float = 10.0, band: float = 1.0
+) -> Figure:
+    """Heatmaps of measured log10(||dL/dh_1|| / ||dL/dh_D||) over gain (x, log) and depth D (y).
+
+    Args:
+        grids: ``{panel title: gradient_stats.depth_gain_grid(...)}``.
+        limit: the colour scale spans [-limit, limit] decades (values beyond are clipped).
+        band: the predicted +-``band`` decade contours are drawn (solid: 0, dashed: +-band),
+            marking the stable band between vanishing (blue) and exploding (red).
+    """
+    fig = Figure(figsize=(3.4 * len(grids) + 0.8, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(grids), sharey=True, squeeze=False).ravel()
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
+    mesh = None
+    for ax, (title, grid) in zip(axes, grids.items()):
+        _check_columns(grid, ["gain", "depth", "measured", "predicted"], f"grid {title!r}")
+        measured = grid.pivot(index="depth", columns="gain", values="measured")
+        predicted = grid.pivot(index="depth", columns="gain", values="predicted")
+        gains, depths = measured.columns.to_numpy(), measured.index.to_numpy()
+        mesh = ax.pcolormesh(gains, depths, np.clip(measured.to_numpy(), -limit, limit),
+                             cmap="RdBu_r", norm=norm, shading="nearest")
+        ax.contour(gains, depths, predicted.to_numpy(), levels=[-band, 0.0, band],
+                   colors=PALETTE["black"], linestyles=["--", "-", "--"], linewidths=1.0)
+        ax.set_xscale("log")
+        ax.set_xticks([0.25, 0.5, 1, 2, 4], labels=["0.25", "0.5", "1", "2", "4"])
+        ax.set_xlabel("initialisation gain (log scale)")
+        ax.set_title(title)
+        ax.grid(False)
+    axes[0].set_ylabel("depth D (layers)")
+    colourbar = fig.colorbar(mesh, ax=list(axes), shrink=0.9)
+    colourbar.set_label("log10(‖∂L/∂h_1‖ / ‖∂L/∂h_D‖)")
+    return fig
+
+
+def plot_weight_vs_signal(panels: Mapping[str, pd.DataFrame]) -> Figure:
+    """Both gradient statistics per layer, relative to the last layer, one panel per network.
+
+    Args:
+        panels: ``{title: frame}``, each frame with columns ``layer``, ``signal`` and ``weight``
+            (``layer_profiles`` ratios of ``signal_norm`` and ``weight_grad_mean_abs``).
+    """
+    fig = Figure(figsize=(3.4 * len(panels), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False).ravel()
+    for ax, (title, frame) in zip(axes, panels.items()):
+        _check_columns(frame, ["layer", "signal", "weight"], f"panel {title!r}")
+        ax.plot(frame["layer"], frame["signal"], color=PALETTE["blue"], linewidth=1.8,
+                label="back-propagated signal ‖∂L/∂h_l‖")
+        ax.plot(frame["layer"], frame["weight"], color=PALETTE["vermillion"], linewidth=1.8,
+                linestyle="-.", label="weight gradient mean |∂L/∂W_l|")
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("layer l (1 = nearest the input)")
+    axes[0].set_ylabel("value / value at the last layer (log)")
+    axes[0].legend(loc="lower right")
+    return fig
