@@ -3,7 +3,7 @@
 Every location reported here (the largest error of an approximation, GELU's minimum, the extrema
 of its derivative) is found the same way: scan a dense float64 grid for sign changes of the
 derivative of the function whose extremum we want, then refine each bracket with Brent's method
-(``scipy.optimize.brentq``) to machine precision. Nothing is read off the grid.
+(``scipy.optimize.brentq``) to machine precision. None of these is read off the grid.
 
 The exact GELU used as the reference here is x * Phi(x) with Phi = 0.5 erfc(-x / sqrt(2)), which
 keeps its relative precision in the negative tail (see ``activations.standard_normal_cdf``).

@@ -20,7 +20,10 @@ from .plotting import PALETTE
 INIT_COLOURS = {"default": PALETTE["orange"], "xavier": PALETTE["purple"],
                 "kaiming": PALETTE["green"]}
 INIT_LABELS = {"default": "PyTorch default", "xavier": "Xavier/Glorot", "kaiming": "Kaiming/He"}
+ACTIVATION_TITLES = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU", "gelu": "GELU (exact)",
+                     "gelu_tanh": "GELU (tanh approximation)", "silu": "SiLU"}
 PREDICTION_STYLE = {"color": PALETTE["black"], "linestyle": "--", "linewidth": 1.0}
+SIGNAL_LABEL = r"$\Vert\partial L/\partial h_l\Vert$"
 
 
 def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -64,11 +67,11 @@ def plot_layer_profiles(
             if prediction is not None:
                 ax.plot(prediction.index, prediction["signal_ratio"], **PREDICTION_STYLE)
         ax.set_yscale("log")
-        ax.set_title(activation)
+        ax.set_title(ACTIVATION_TITLES.get(activation, activation))
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     for ax in axes[::ncols]:
-        ax.set_ylabel("‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ (log)")
+        ax.set_ylabel(r"$\Vert\partial L/\partial h_l\Vert\,/\,\Vert\partial L/\partial h_L\Vert$ (log)")
     for ax in axes[-ncols:]:
         ax.set_xlabel("layer l (1 = nearest the input)")
     handles = [
@@ -106,13 +109,16 @@ def plot_depth_gain_heatmaps(
         ax.contour(gains, depths, predicted.to_numpy(), levels=[-band, 0.0, band],
                    colors=PALETTE["black"], linestyles=["--", "-", "--"], linewidths=1.0)
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks([0.25, 0.5, 1, 2, 4], labels=["0.25", "0.5", "1", "2", "4"])
         ax.set_xlabel("initialisation gain (log scale)")
         ax.set_title(title)
         ax.grid(False)
     axes[0].set_ylabel("depth D (layers)")
     colourbar = fig.colorbar(mesh, ax=list(axes), shrink=0.9)
-    colourbar.set_label("log10(‖∂L/∂h_1‖ / ‖∂L/∂h_D‖)")
+    colourbar.set_label(
+        r"$\log_{10}(\Vert\partial L/\partial h_1\Vert\,/\,\Vert\partial L/\partial h_D\Vert)$"
+    )
     return fig
 
 
@@ -128,9 +134,9 @@ def plot_weight_vs_signal(panels: Mapping[str, pd.DataFrame]) -> Figure:
     for ax, (title, frame) in zip(axes, panels.items()):
         _check_columns(frame, ["layer", "signal", "weight"], f"panel {title!r}")
         ax.plot(frame["layer"], frame["signal"], color=PALETTE["blue"], linewidth=1.8,
-                label="back-propagated signal ‖∂L/∂h_l‖")
+                label=r"back-propagated signal $\Vert\partial L/\partial h_l\Vert$")
         ax.plot(frame["layer"], frame["weight"], color=PALETTE["vermillion"], linewidth=1.8,
-                linestyle="-.", label="weight gradient mean |∂L/∂W_l|")
+                linestyle="-.", label=r"weight gradient mean$\,|\partial L/\partial W_l|$")
         ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("layer l (1 = nearest the input)")
