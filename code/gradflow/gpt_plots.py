@@ -182,7 +182,7 @@ def plot_last_layer_scaling(scaling: pd.DataFrame) -> Figure:
     first point of each line. ``scaling`` comes from ``gpt_experiments.last_layer_gradient_scaling``.
     """
     _check_columns(scaling, ["n_layer", "placement", "init_std", "last_ffn_w2"], "scaling")
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot()
     stds = sorted(scaling["init_std"].unique())
     for placement in [p for p in PLACEMENT_TITLES if p in set(scaling["placement"])]:
@@ -200,9 +200,12 @@ def plot_last_layer_scaling(scaling: pd.DataFrame) -> Figure:
     ax.plot([], [], color="0.55", linestyle=":", label=r"guides: $\propto L^{-1/2}$ (Pre-LN), flat (Post-LN)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    depths = sorted(scaling["n_layer"].unique())
+    ax.set_xticks(depths, [str(d) for d in depths])
+    ax.minorticks_off()
     ax.set_xlabel("number of blocks L (log scale)")
     ax.set_ylabel(r"last block's $\Vert\partial L/\partial W^{2,L}\Vert_F$ (log scale)")
-    ax.legend(fontsize=8)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8)
     return fig
 
 
@@ -215,8 +218,8 @@ def plot_residual_variance(variance: pd.DataFrame) -> Figure:
     _check_columns(variance, ["scaled_init", "layer", "variance"], "variance")
     fig = Figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.add_subplot()
-    styles = {False: (PALETTE["vermillion"], "o", "all weights std 0.02"),
-              True: (PALETTE["blue"], "s", r"residual projections std $0.02/\sqrt{2N}$ (GPT-2)")}
+    styles = {False: (PALETTE["purple"], "o", "all weights std 0.02"),
+              True: (PALETTE["black"], "s", r"residual projections std $0.02/\sqrt{2N}$ (GPT-2)")}
     for scaled, (colour, marker, label) in styles.items():
         data = variance[variance["scaled_init"] == scaled]
         if data.empty:
