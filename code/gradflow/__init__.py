@@ -6,11 +6,18 @@ The package behind the executable book. Chapters, tests and readers' notebooks i
 from .activations import GELU, gelu, gelu_derivative, gelu_gate, gelu_second_derivative
 from .experiments import ShortcutComparison, compare_shortcuts, format_gradient
 from .gelu_analysis import approximation_error, monte_carlo_gelu, shape_facts
+from .gpt import GPT, GPTConfig, parameter_count
+from .gradient_stats import gradient_profile, gradient_sweep
 from .gradients import layer_gradient_means
+from .mlp import DeepMLP
 from .models import ExampleDeepNeuralNetwork
+from .signal_propagation import predict_layers
 
 __all__ = [
     "GELU",
+    "GPT",
+    "GPTConfig",
+    "DeepMLP",
     "ExampleDeepNeuralNetwork",
     "ShortcutComparison",
     "approximation_error",
@@ -20,8 +27,12 @@ __all__ = [
     "gelu_derivative",
     "gelu_gate",
     "gelu_second_derivative",
+    "gradient_profile",
+    "gradient_sweep",
     "layer_gradient_means",
     "monte_carlo_gelu",
+    "parameter_count",
+    "predict_layers",
     "shape_facts",
 ]
 __version__ = "0.1.0"

@@ -124,6 +124,21 @@ def gradient_norms_by_depth(
     return pd.concat(frames, ignore_index=True)
 
 
+def summarise_gradient_norms(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per stack of a :func:`gradient_norms_by_depth` table.
+
+    Columns: the median over blocks of ``ffn_w2`` and of ``attn_qk``, and the token diversity
+    after the last block, indexed by ``placement, shortcuts, n_layer``.
+    """
+    grouped = table.groupby(["placement", "shortcuts", "n_layer"], sort=False)
+    summary = pd.DataFrame({
+        "median ffn_w2": grouped["ffn_w2"].median(),
+        "median attn_qk": grouped["attn_qk"].median(),
+        "diversity after last block": grouped["token_diversity"].last(),
+    })
+    return summary.sort_index(ascending=[False, False, True])
+
+
 def depth_attenuation(table: pd.DataFrame, column: str = "attn_qk", shallow: int | None = None,
                       deep: int | None = None) -> pd.DataFrame:
     """How much a per-block gradient shrinks when the stack gets deeper.

@@ -216,8 +216,9 @@ def batched_profiles(
     if len(widths) < 2:
         raise ValueError(f"widths needs at least two entries (input and output), got {widths}")
     seeds = list(seeds)
-    if not seeds or any(isinstance(v, bool) or not isinstance(v, int) for v in seeds):
+    if not seeds or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in seeds):
         raise ValueError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+    seeds = [int(v) for v in seeds]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds!r}")
     if loss not in LOSSES:

@@ -32,7 +32,7 @@ normal draw. Unless given, biases follow the weights: PyTorch's default for ``in
 zeros for Xavier and Kaiming.
 
 Extending (for instance for a chapter on residual connections): ``shortcut_scale`` is the lambda of
-He et al. (2016, "Identity mappings", Eq. 3 with h(x) = lambda x); ``Block.branch_scale`` is a
+He et al. (2016, "Identity mappings", section 3.1: h(x) = lambda x); ``Block.branch_scale`` is a
 plain float 1.0 that may be replaced by an ``nn.Parameter`` (ReZero's alpha, initialised at 0), and
 ``DeepMLP.blocks[i].linear.weight`` can be rescaled in place (GPT-2's 1/sqrt(2N)). Subclasses can
 override :meth:`Block.branch` or :meth:`Block.forward`.
