@@ -40,7 +40,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from conftest import build_book, copy_repo, notebook_chapters  # noqa: E402
+from conftest import build_book, copy_repo, notebook_chapters
 
 RESULTS = REPO / "benchmarks" / "results"
 BUDGETS = {
@@ -207,7 +207,7 @@ def markdown(result: dict) -> str:
          f"{result['prose_edit_rebuild_s']:.1f} s ({result['prose_edit_executed']} chapters executed)"),
         ("Rebuild after an edit under code/",
          f"{result['code_edit_rebuild_s']:.1f} s ({result['code_edit_executed']} of "
-         f"{result['chapters']} chapters executed)"),
+         + f"{result['chapters']} chapters executed)"),
     ]
     if "test_suite_s" in result:
         rows.append(("Test suite (pytest, everything)", f"{result['test_suite_s']:.0f} s"))
@@ -217,9 +217,12 @@ def markdown(result: dict) -> str:
         rows.append((f"Page weight of {name} (HTML + its images)", f"{kb:.0f} KB"))
     rows.append(("Shared theme assets (_static, counted once)",
                  f"{result['shared_assets_kb'] / 1024:.1f} MB"))
-    lines = [
+    measured = (
         f"Measured {result['date']} on {m['cpu']} ({m['cores']} cores), Python {m['python']}, "
-        f"torch {m['torch']}; medians of {result['repeats']} runs.",
+        f"torch {m['torch']}; medians of {result['repeats']} runs."
+    )
+    lines = [
+        measured,
         "",
         "| What | Median |",
         "| --- | --- |",

@@ -16,9 +16,9 @@ from .signal_propagation import predict_layers
 __all__ = [
     "GELU",
     "GPT",
-    "GPTConfig",
     "DeepMLP",
     "ExampleDeepNeuralNetwork",
+    "GPTConfig",
     "ShortcutComparison",
     "approximation_error",
     "compare_shortcuts",

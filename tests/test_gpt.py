@@ -1,0 +1,349 @@
+"""The small GPT of gradflow.gpt and the chapter's experiments on it.
+
+References are independent of the code under test: PyTorch's own scaled_dot_product_attention and
+tanh GELU, a parameter count written out layer by layer, brute-force enumeration, and the model
+run on a truncated sequence.
+"""
+
+import itertools
+import math
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+import gradflow
+from gradflow import gpt_experiments as ge
+from gradflow.gpt import GPT, CausalSelfAttention, FeedForward, GPTConfig, parameter_count
+
+SMALL = GPTConfig(vocab_size=13, block_size=9, n_layer=3, n_head=2, n_embd=16)
+VARIANTS = [(p, s) for p in ("pre", "post") for s in (True, False)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One CPU thread: faster on a small shared machine, and the same reductions every run."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tokens(config, batch=4, seed=0):
+    return torch.randint(0, config.vocab_size, (batch, config.block_size),
+                         generator=torch.Generator().manual_seed(seed))
+
+
+# --- Causality ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("placement", "shortcuts"), VARIANTS)
+def test_changing_a_later_token_never_changes_earlier_outputs(placement, shortcuts):
+    config = replace(SMALL, ln_placement=placement, shortcuts=shortcuts)
+    model = GPT(config, seed=1)
+    idx = tokens(config)
+    with torch.no_grad():
+        logits = model(idx)
+        for t in range(config.block_size):
+            changed = idx.clone()
+            changed[:, t] = (changed[:, t] + 1) % config.vocab_size
+            other = model(changed)
+            assert torch.equal(other[:, :t], logits[:, :t]), f"position < {t} saw token {t}"
+            assert not torch.equal(other[:, t], logits[:, t]), "the changed token had no effect"
+
+
+@pytest.mark.parametrize(("placement", "shortcuts"), VARIANTS)
+def test_outputs_on_a_prefix_equal_the_outputs_of_the_prefix_alone(placement, shortcuts):
+    config = replace(SMALL, ln_placement=placement, shortcuts=shortcuts)
+    model = GPT(config, seed=2)
+    idx = tokens(config)
+    with torch.no_grad():
+        full = model(idx)
+        for t in range(1, config.block_size + 1):
+            torch.testing.assert_close(model(idx[:, :t]), full[:, :t], rtol=1e-5, atol=1e-6)
+
+
+def test_attention_matches_pytorch_causal_scaled_dot_product_attention():
+    config = replace(SMALL, n_embd=24, n_head=3)
+    attention = CausalSelfAttention(config)
+    x = torch.randn(2, config.block_size, config.n_embd, generator=torch.Generator().manual_seed(3))
+    B, T, C = x.shape
+    q, k, v = attention.c_attn(x).split(C, dim=2)
+    q, k, v = (t.view(B, T, 3, C // 3).transpose(1, 2) for t in (q, k, v))
+    heads = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    expected = attention.c_proj(heads.transpose(1, 2).reshape(B, T, C))
+    torch.testing.assert_close(attention(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_feed_forward_expands_four_times_and_uses_the_tanh_gelu():
+    ff = FeedForward(SMALL)
+    assert ff.c_fc.weight.shape == (4 * SMALL.n_embd, SMALL.n_embd)
+    assert ff.c_proj.weight.shape == (SMALL.n_embd, 4 * SMALL.n_embd)
+    x = torch.randn(3, 5, SMALL.n_embd, generator=torch.Generator().manual_seed(4))
+    expected = ff.c_proj(F.gelu(ff.c_fc(x), approximate="tanh"))
+    torch.testing.assert_close(ff(x), expected, rtol=1e-5, atol=1e-6)
+
+
+# --- The block's wiring ---------------------------------------------------------------------
+
+def silence_branches(model):
+    """Zero every residual projection, so that every branch outputs exactly zero."""
+    with torch.no_grad():
+        for projection in model.residual_projections():
+            projection.weight.zero_()
+            projection.bias.zero_()
+
+
+@pytest.mark.parametrize("placement", ["pre", "post"])
+def test_with_silent_branches_a_shortcut_block_passes_its_input_through(placement):
+    config = replace(SMALL, ln_placement=placement, shortcuts=True)
+    model = GPT(config, seed=5)
+    silence_branches(model)
+    x = torch.randn(2, 7, config.n_embd, generator=torch.Generator().manual_seed(6))
+    block = model.blocks[0]
+    with torch.no_grad():
+        expected = x if placement == "pre" else F.layer_norm(F.layer_norm(x, (16,)), (16,))
+        torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_with_silent_branches_a_plain_pre_ln_block_outputs_zero():
+    model = GPT(replace(SMALL, shortcuts=False), seed=5)
+    silence_branches(model)
+    x = torch.randn(2, 7, SMALL.n_embd, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        assert torch.equal(model.blocks[0](x), torch.zeros_like(x))
+
+
+def test_post_ln_blocks_end_normalised_and_only_pre_ln_has_a_final_layernorm():
+    post = GPT(replace(SMALL, ln_placement="post"), seed=7)
+    states = post.hidden_states(tokens(SMALL))
+    for h in states[1:]:
+        h = h.detach().double()
+        torch.testing.assert_close(h.mean(-1), torch.zeros_like(h[..., 0]), atol=1e-6, rtol=0)
+        torch.testing.assert_close(h.var(-1, unbiased=False), torch.ones_like(h[..., 0]),
+                                   atol=1e-3, rtol=0)
+    assert isinstance(post.ln_f, torch.nn.Identity)
+    assert isinstance(GPT(SMALL).ln_f, torch.nn.LayerNorm)
+
+
+# --- Shapes and parameter counts ------------------------------------------------------------
+
+def count_by_hand(c: GPTConfig) -> int:
+    """Every tensor of the model, listed layer by layer (the LM head is tied to the embedding)."""
+    d = c.n_embd
+    layernorm = d + d
+    linear = lambda n_in, n_out: n_in * n_out + n_out  # noqa: E731
+    block = (layernorm + linear(d, 3 * d) + linear(d, d)
+             + layernorm + linear(d, 4 * d) + linear(4 * d, d))
+    final = layernorm if c.ln_placement == "pre" else 0
+    return c.vocab_size * d + c.block_size * d + c.n_layer * block + final
+
+
+@pytest.mark.parametrize("config", [
+    SMALL,
+    replace(SMALL, ln_placement="post"),
+    GPTConfig(),
+    GPTConfig(vocab_size=50, block_size=32, n_layer=2, n_head=8, n_embd=48, ln_placement="post"),
+    ge.TRAIN_CONFIG,
+])
+def test_parameter_count_matches_the_closed_form(config):
+    model = GPT(config)
+    counted = sum(p.numel() for p in model.parameters())
+    assert counted == count_by_hand(config) == parameter_count(config)
+    assert model.lm_head.weight is model.wte.weight
+
+
+def test_shapes_of_logits_loss_and_hidden_states():
+    model = GPT(SMALL)
+    idx = tokens(SMALL, batch=5)[:, :6]
+    logits, loss = model(idx, idx)
+    assert logits.shape == (5, 6, SMALL.vocab_size)
+    assert loss.shape == ()
+    states = model.hidden_states(idx)
+    assert len(states) == SMALL.n_layer + 1
+    assert all(h.shape == (5, 6, SMALL.n_embd) for h in states)
+
+
+def test_loss_ignores_targets_of_minus_one_and_matches_cross_entropy():
+    model = GPT(SMALL, seed=8)
+    idx = tokens(SMALL)
+    targets = tokens(SMALL, seed=9)
+    targets[:, :4] = -1
+    logits, loss = model(idx, targets)
+    kept = targets != -1
+    expected = F.cross_entropy(logits[kept], targets[kept])
+    torch.testing.assert_close(loss, expected)
+
+
+# --- Initialisation -------------------------------------------------------------------------
+
+def pooled(weights):
+    return torch.cat([w.detach().double().flatten() for w in weights])
+
+
+@pytest.mark.parametrize("n_layer", [4, 12])
+def test_scaled_init_gives_residual_projections_std_002_over_sqrt_2n(n_layer):
+    config = replace(GPTConfig(), n_layer=n_layer)
+    model = GPT(config, seed=10)
+    values = pooled(p.weight for p in model.residual_projections())
+    n, stated = values.numel(), 0.02 / math.sqrt(2 * n_layer)
+    # The sample std of n normal draws has standard error std / sqrt(2n); allow five of them.
+    assert abs(values.std().item() - stated) < 5 * stated / math.sqrt(2 * n)
+    assert abs(values.mean().item()) < 5 * stated / math.sqrt(n)
+    others = pooled([b.attn.c_attn.weight for b in model.blocks]
+                    + [b.mlp.c_fc.weight for b in model.blocks])
+    assert abs(others.std().item() - 0.02) < 5 * 0.02 / math.sqrt(2 * others.numel())
+
+
+def test_without_scaled_init_residual_projections_have_std_002():
+    model = GPT(replace(GPTConfig(), scaled_init=False), seed=11)
+    values = pooled(p.weight for p in model.residual_projections())
+    assert abs(values.std().item() - 0.02) < 5 * 0.02 / math.sqrt(2 * values.numel())
+
+
+def test_initialisation_depends_on_the_seed_only():
+    torch.manual_seed(0)
+    a = GPT(SMALL, seed=3)
+    torch.manual_seed(999)
+    b = GPT(SMALL, seed=3)
+    c = GPT(SMALL, seed=4)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.wte.weight, c.wte.weight)
+
+
+# --- Gradients and the residual stream at initialisation -----------------------------------
+
+@pytest.fixture(scope="module")
+def gradients_6_and_24():
+    return ge.gradient_norms_by_depth(depths=(6, 24), seed=0)
+
+
+def test_without_shortcuts_attention_gradients_fall_over_1000_fold_from_6_to_24_blocks(
+        gradients_6_and_24):
+    attenuation = ge.depth_attenuation(gradients_6_and_24, "attn_qk")
+    assert (attenuation["without shortcuts"] < 1e-3).all()
+
+
+def test_with_pre_ln_shortcuts_attention_gradients_stay_within_tenfold(gradients_6_and_24):
+    attenuation = ge.depth_attenuation(gradients_6_and_24, "attn_qk")
+    assert 0.1 < attenuation.loc["pre", "with shortcuts"] < 10
+
+
+def test_without_shortcuts_feed_forward_gradients_do_not_vanish(gradients_6_and_24):
+    """The chapter's correction: LayerNorm keeps these at scale; what collapses is the input."""
+    attenuation = ge.depth_attenuation(gradients_6_and_24, "ffn_w2")
+    assert (attenuation > 0.1).all().all()
+
+
+def test_without_shortcuts_all_positions_collapse_to_one_vector(gradients_6_and_24):
+    last = gradients_6_and_24[gradients_6_and_24.n_layer == 24].groupby(
+        ["placement", "shortcuts"])["token_diversity"].last()
+    assert (last.xs(False, level="shortcuts") < 1e-3).all()
+    assert (last.xs(True, level="shortcuts") > 0.5).all()
+
+
+def test_token_diversity_is_zero_for_identical_rows_and_matches_its_definition():
+    row = torch.randn(1, 1, 6, dtype=torch.float64)
+    assert ge.token_diversity(row.expand(2, 5, 6)) == 0.0
+    x = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])  # mean row (0.5, 0.5); residual norm 1, norm sqrt 2
+    assert ge.token_diversity(x) == pytest.approx(1 / math.sqrt(2), rel=1e-12)
+
+
+def test_pre_ln_last_layer_gradient_shrinks_with_depth_and_post_ln_does_not():
+    scaling = ge.last_layer_gradient_scaling(depths=(2, 8, 32), seeds=(0,))
+    exponents = ge.fit_depth_exponents(scaling).set_index("placement")["exponent"]
+    assert -0.75 < exponents["pre"] < -0.25
+    assert abs(exponents["post"]) < 0.15
+
+
+def test_scaled_init_keeps_the_residual_stream_variance_from_growing_with_depth():
+    variance = ge.residual_stream_variance(n_layer=16, seeds=(0,))
+    growth = variance.groupby("scaled_init")["variance"].agg(lambda v: v.iloc[-1] / v.iloc[0])
+    assert growth[False] > 8
+    assert growth[True] < 2
+
+
+# --- The task and the training run ----------------------------------------------------------
+
+@pytest.mark.parametrize(("n_items", "n_symbols"), [(3, 4), (5, 10)])
+def test_position_only_baseline_matches_brute_force_enumeration(n_items, n_symbols):
+    task = ge.SequenceTask("sort", n_items, n_symbols)
+    total = n_symbols ** n_items
+    counts = [Counter() for _ in range(n_items)]
+    for digits in itertools.product(range(n_symbols), repeat=n_items):
+        for j, b in enumerate(sorted(digits)):
+            counts[j][b] += 1
+    entropies = [-sum(c / total * math.log(c / total) for c in cj.values()) for cj in counts]
+    baselines = task.input_blind_losses()
+    assert baselines["position only"] == pytest.approx(sum(entropies) / n_items, rel=1e-12)
+    assert baselines["same at every position"] == pytest.approx(math.log(n_symbols), rel=1e-15)
+
+
+def test_sorting_task_batches_are_sorted_copies_scored_only_on_the_output():
+    task = ge.SequenceTask()
+    idx, targets = task.sample(64, torch.Generator().manual_seed(0))
+    k = task.n_items
+    assert idx.shape == targets.shape == (64, 2 * k)
+    assert (idx[:, k] == task.n_symbols).all()
+    assert (targets[:, :k] == -1).all()
+    assert torch.equal(targets[:, k:], torch.sort(idx[:, :k], dim=1).values)
+    assert torch.equal(idx[:, k + 1:], targets[:, k:-1])
+
+
+def test_training_with_shortcuts_gets_below_the_position_only_baseline_in_120_steps():
+    """The chapter's run (same function, seed, data and learning rate) on half its budget."""
+    run = ge.train_sequence_task(ge.TRAIN_CONFIG, steps=120, batch_size=32, lr=1e-3, seed=0)
+    final = sum(run.losses[-10:]) / 10
+    assert final < 1.2  # below the position-only baseline of about 1.80, and ln 10 = 2.30
+    assert run.losses[0] > 2.0  # it started from chance
+
+
+# --- Errors at the boundary -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"n_embd": 30, "n_head": 4}, "n_embd must be divisible by n_head"),
+    ({"ln_placement": "sandwich"}, "ln_placement must be one of 'pre', 'post'"),
+    ({"n_layer": 0}, "n_layer must be a positive integer"),
+    ({"vocab_size": 2.5}, "vocab_size must be a positive integer"),
+    ({"block_size": True}, "block_size must be a positive integer"),
+    ({"shortcuts": "yes"}, "shortcuts must be True or False"),
+    ({"init_std": 0.0}, "init_std must be a positive finite number"),
+    ({"init_std": math.nan}, "init_std must be a positive finite number"),
+])
+def test_bad_configs_raise_clear_errors(changes, message):
+    with pytest.raises(ValueError, match=message):
+        replace(SMALL, **changes)
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = GPT(SMALL)
+    too_long = torch.zeros(1, SMALL.block_size + 1, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"sequence length 10 is outside 1..block_size=9"):
+        model(too_long)
+    with pytest.raises(ValueError, match="token ids must lie in 0..12"):
+        model(torch.full((1, 3), 13))
+    with pytest.raises(ValueError, match="must be a \\(batch, time\\) tensor of torch.long"):
+        model(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="targets must have the shape of idx"):
+        model(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="config must be a GPTConfig"):
+        GPT({"n_layer": 2})
+
+
+def test_bad_experiment_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ge.SequenceTask(kind="reverse")
+    with pytest.raises(ValueError, match="the task needs vocab_size >= 11"):
+        ge.train_sequence_task(replace(ge.TRAIN_CONFIG, vocab_size=5), steps=1)
+    with pytest.raises(ValueError, match="placements must be a non-empty list"):
+        ge.gradient_norms_by_depth(depths=(2,), placements=("middle",))
+    with pytest.raises(ValueError, match="depths must be a non-empty list"):
+        ge.gradient_norms_by_depth(depths=(0,))
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        ge.train_sequence_task(steps=0)
+
+
+def test_public_names_are_exported():
+    assert gradflow.GPT is GPT and gradflow.GPTConfig is GPTConfig
+    assert gradflow.parameter_count is parameter_count
