@@ -133,7 +133,10 @@ def count_by_hand(c: GPTConfig) -> int:
     """Every tensor of the model, listed layer by layer (the LM head is tied to the embedding)."""
     d = c.n_embd
     layernorm = d + d
-    linear = lambda n_in, n_out: n_in * n_out + n_out  # noqa: E731
+
+    def linear(n_in, n_out):
+        return n_in * n_out + n_out
+
     block = (layernorm + linear(d, 3 * d) + linear(d, d)
              + layernorm + linear(d, 4 * d) + linear(4 * d, d))
     final = layernorm if c.ln_placement == "pre" else 0
@@ -307,13 +310,21 @@ def test_training_with_shortcuts_gets_below_the_position_only_baseline_in_120_st
     ({"n_layer": 0}, "n_layer must be a positive integer"),
     ({"vocab_size": 2.5}, "vocab_size must be a positive integer"),
     ({"block_size": True}, "block_size must be a positive integer"),
-    ({"shortcuts": "yes"}, "shortcuts must be True or False"),
     ({"init_std": 0.0}, "init_std must be a positive finite number"),
     ({"init_std": math.nan}, "init_std must be a positive finite number"),
 ])
 def test_bad_configs_raise_clear_errors(changes, message):
     with pytest.raises(ValueError, match=message):
         replace(SMALL, **changes)
+
+
+def test_a_non_boolean_switch_is_a_type_error():
+    with pytest.raises(TypeError, match="shortcuts must be True or False"):
+        replace(SMALL, shortcuts="yes")
+    with pytest.raises(TypeError, match="config must be a GPTConfig"):
+        GPT({"n_layer": 2})
+    with pytest.raises(TypeError, match="idx must be a torch.Tensor"):
+        GPT(SMALL)([[1, 2, 3]])
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -327,8 +338,6 @@ def test_bad_inputs_raise_clear_errors():
         model(torch.zeros(1, 3))
     with pytest.raises(ValueError, match="targets must have the shape of idx"):
         model(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))
-    with pytest.raises(ValueError, match="config must be a GPTConfig"):
-        GPT({"n_layer": 2})
 
 
 def test_bad_experiment_arguments_raise_clear_errors():

@@ -86,7 +86,7 @@ class GPTConfig:
             raise ValueError(f"ln_placement must be one of {allowed}, got {self.ln_placement!r}")
         for name in ("shortcuts", "scaled_init"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         std = self.init_std
         if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
             raise ValueError(f"init_std must be a positive finite number, got {std!r}")
@@ -188,7 +188,7 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig, seed: int = 0):
         super().__init__()
         if not isinstance(config, GPTConfig):
-            raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
+            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embedding
         self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position embedding
@@ -218,10 +218,11 @@ class GPT(nn.Module):
                 nn.init.normal_(projection.weight, 0.0, self.config.residual_std, generator=generator)
 
     def _check_tokens(self, idx: torch.Tensor, name: str = "idx") -> None:
-        if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.dim() != 2:
-            described = f"{idx.dtype} tensor of shape {tuple(idx.shape)}" if isinstance(
-                idx, torch.Tensor) else type(idx).__name__
-            raise ValueError(f"{name} must be a (batch, time) tensor of torch.long, got {described}")
+        if not isinstance(idx, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(idx).__name__}")
+        if idx.dtype != torch.long or idx.dim() != 2:
+            raise ValueError(f"{name} must be a (batch, time) tensor of torch.long, got a "
+                             f"{idx.dtype} tensor of shape {tuple(idx.shape)}")
         T = idx.size(1)
         if not 1 <= T <= self.config.block_size:
             raise ValueError(

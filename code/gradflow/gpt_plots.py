@@ -7,6 +7,7 @@ and plain models keep the book's fixed colours (``ROLE_COLOURS``); Pre-LN and Po
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ SHORTCUT_LABELS = {True: "with shortcuts", False: "without shortcuts"}
 DEPTH_MARKERS = ("o", "s", "D", "^", "v")
 DEPTH_STYLES = ("-", "--", ":", "-.")
 
+FFN_LABEL = "feed-forward: Linear d→4d,\nGELU (tanh), Linear 4d→d"
 TOP = 1.04  # height of the diagram's output box
 BOX_COLOURS = {"ln": "#D9ECF7", "attn": "#FBE3CF", "ffn": "#D5F0E6", "io": "#EEEEEE"}
 
@@ -34,12 +36,12 @@ def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> No
 
 # --- The block diagram ----------------------------------------------------------------------
 
-def _box(ax, x: float, y: float, text: str, kind: str, width: float = 0.44, height: float = 0.075):
+def _box(ax, x: float, y: float, text: str, kind: str, width: float = 0.5, height: float = 0.075):
     ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
                                 boxstyle="round,pad=0.008,rounding_size=0.015",
                                 facecolor=BOX_COLOURS[kind], edgecolor=PALETTE["black"],
                                 linewidth=0.9))
-    ax.text(x, y, text, ha="center", va="center", fontsize=8.5)
+    ax.text(x, y, text, ha="center", va="center", fontsize=8)
 
 
 def _add(ax, x: float, y: float, r: float = 0.022):
@@ -51,7 +53,7 @@ def _add(ax, x: float, y: float, r: float = 0.022):
 def _arrow(ax, points: Sequence[tuple[float, float]], colour: str = PALETTE["black"],
            width: float = 1.1, style: str = "-"):
     """A poly-line through ``points`` with an arrow head at the last point."""
-    for (x0, y0), (x1, y1) in zip(points[:-2], points[1:-1]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points[:-1]):
         ax.plot([x0, x1], [y0, y1], color=colour, linewidth=width, linestyle=style)
     ax.add_patch(FancyArrowPatch(points[-2], points[-1], arrowstyle="-|>", mutation_scale=9,
                                  color=colour, linewidth=width, linestyle=style,
@@ -60,18 +62,17 @@ def _arrow(ax, points: Sequence[tuple[float, float]], colour: str = PALETTE["bla
 
 def _draw_block(ax, placement: str) -> None:
     """One block, bottom (input) to top (output), the residual stream on the left."""
-    s, b = 0.2, 0.62  # x of the residual stream and of the branches
+    s, b = 0.22, 0.7  # x of the residual stream and of the branches
     shortcut = ROLE_COLOURS["shortcut"]
     r = 0.022
-    _box(ax, s, 0.04, "x  (residual stream in)", "io", width=0.36)
-    _box(ax, s, TOP, "x  (residual stream out)", "io", width=0.36)
+    _box(ax, s, 0.04, "x  (residual stream in)", "io", width=0.42)
+    _box(ax, s, TOP, "x  (residual stream out)", "io", width=0.42)
     if placement == "pre":
         y_add1, y_add2 = 0.48, 0.90
         for y0, y_add, ln, branch, kind in ((0.10, y_add1, "LayerNorm  (ln_1)",
                                              "causal self-attention\n(4 heads, masked)", "attn"),
                                             (0.52, y_add2, "LayerNorm  (ln_2)",
-                                             "feed-forward: Linear d→4d,\nGELU (tanh), Linear 4d→d",
-                                             "ffn")):
+                                             FFN_LABEL, "ffn")):
             y_split = y0 + 0.04
             _box(ax, b, y0 + 0.12, ln, "ln")
             _box(ax, b, y0 + 0.26, branch, kind, height=0.1)
@@ -88,15 +89,14 @@ def _draw_block(ax, placement: str) -> None:
         y_add1, y_ln1, y_add2, y_ln2 = 0.36, 0.47, 0.80, 0.91
         for y0, y_add, branch, kind in ((0.10, y_add1, "causal self-attention\n(4 heads, masked)",
                                          "attn"),
-                                        (0.51, y_add2, "feed-forward: Linear d→4d,\n"
-                                         "GELU (tanh), Linear 4d→d", "ffn")):
+                                        (0.51, y_add2, FFN_LABEL, "ffn")):
             y_split = y0 + 0.04
             _box(ax, b, y0 + 0.15, branch, kind, height=0.1)
             _arrow(ax, [(s, y_split), (b, y_split), (b, y0 + 0.15 - 0.05)])
             _arrow(ax, [(b, y0 + 0.15 + 0.05), (b, y_add), (s + r, y_add)])
             _add(ax, s, y_add)
         for y_ln, label in ((y_ln1, "LayerNorm (ln_1)"), (y_ln2, "LayerNorm (ln_2)")):
-            _box(ax, s, y_ln, label, "ln", width=0.3, height=0.06)
+            _box(ax, s, y_ln, label, "ln", width=0.34, height=0.06)
         _arrow(ax, [(s, 0.04 + 0.0375), (s, y_add1 - r)], colour=shortcut, width=2.0)
         _arrow(ax, [(s, y_add1 + r), (s, y_ln1 - 0.03)])
         _arrow(ax, [(s, y_ln1 + 0.03), (s, y_add2 - r)], colour=shortcut, width=2.0)
@@ -104,7 +104,7 @@ def _draw_block(ax, placement: str) -> None:
         _arrow(ax, [(s, y_ln2 + 0.03), (s, TOP - 0.0375)])
         ax.text(s - 0.03, 0.24, "shortcut", rotation=90, color=shortcut, ha="right", va="center",
                 fontsize=8)
-    ax.set_xlim(-0.02, 0.9)
+    ax.set_xlim(-0.02, 0.97)
     ax.set_ylim(-0.01, TOP + 0.05)
     ax.set_axis_off()
     ax.set_title(PLACEMENT_TITLES[placement], fontsize=10)
@@ -142,8 +142,8 @@ def plot_layer_gradient_norms(table: pd.DataFrame) -> Figure:
     _check_columns(table, columns, "table")
     placements = [p for p in PLACEMENT_TITLES if p in set(table["placement"])]
     depths = sorted(table["n_layer"].unique())
-    rows = (("ffn_w2", r"$\Vert\partial L/\partial W^{2,l}\Vert_F$" "\n(feed-forward, log)"),
-            ("attn_qk", r"$\Vert\partial L/\partial W_{QK}^{l}\Vert_F$" "\n(queries, keys; log)"),
+    rows = (("ffn_w2", r"$\Vert\partial L/\partial W^{2,l}\Vert_F$" + "\n(feed-forward, log)"),
+            ("attn_qk", r"$\Vert\partial L/\partial W_{QK}^{l}\Vert_F$" + "\n(queries, keys; log)"),
             ("token_diversity", "token diversity\n(0 = all tokens equal)"))
     fig = Figure(figsize=(7.4, 8.2), layout="constrained")
     axes = fig.subplots(len(rows), len(placements), sharex=True, sharey="row", squeeze=False)

@@ -72,6 +72,18 @@ def _check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def _default_input(x: torch.Tensor | None, width: int) -> torch.Tensor:
+    """``x``, or the seed's input ``[[1., 0., -1.]]`` when ``x`` is None and the width is 3."""
+    if x is not None:
+        return x
+    if width != len(SEED_INPUT[0]):
+        raise ValueError(
+            f"the default input {list(SEED_INPUT)} has width {len(SEED_INPUT[0])}, but "
+            f"layer_sizes[0] is {width}: pass an input x of shape (1, {width})"
+        )
+    return torch.tensor(SEED_INPUT)
+
+
 def _activation_derivative(name: str, z: torch.Tensor) -> torch.Tensor:
     """phi'(z) elementwise, by autograd through the very function the models use."""
     with torch.enable_grad():
@@ -148,24 +160,28 @@ def stacked_forward(
     check_activation(activation)
     fn = _fast_activation(activation)
     gate = shortcut.to(x.dtype).reshape(-1, 1, 1)
-    h = x
+    # Internally the layout is (M, features, B): a = W h + b is then one baddbmm without
+    # transposes, and BatchNorm (each feature normalised over the B rows, per member) is
+    # instance_norm on a contiguous tensor, one fused op.
+    h = x.transpose(1, 2)
     states = [x]
     n_layers = len(weights)
     for i, (w, b) in enumerate(zip(weights, biases)):
-        a = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        a = torch.baddbmm(b.unsqueeze(2), w, h)
         last = i == n_layers - 1
         if batch_norm and not last:
-            mean = a.mean(dim=1, keepdim=True)
-            var = a.var(dim=1, keepdim=True, unbiased=False)
-            a = (a - mean) * torch.rsqrt(var + eps)
+            a = nn.functional.instance_norm(a, eps=eps)
         out = fn(a) if (final_activation or not last) else a
         if w.shape[1] == w.shape[2]:
             skip = gate * h if shortcut_scale == 1.0 else (shortcut_scale * gate) * h
             h = skip + out
         else:
             h = out
-        states.append(h)
-    return states if return_states else h
+        # The next layer reads the state through a view, so each state is in the graph and
+        # torch.autograd.grad can differentiate with respect to it.
+        states.append(h.transpose(1, 2))
+        h = states[-1].transpose(1, 2)
+    return states if return_states else states[-1]
 
 
 # --- 1. The seed's table over many seeds --------------------------------------------------------
@@ -190,14 +206,14 @@ def many_seed_comparison(
 
     Returns one row per seed (index ``seed``) with columns ``y_plain, y_shortcut, loss_plain,
     loss_shortcut, dldy_plain, dldy_shortcut, first_plain, last_plain, first_shortcut,
-    last_shortcut, ratio_raw, ratio_normalised``.
+    last_shortcut, ratio_raw, ratio_normalised``. A ratio is NaN where it is 0/0: in deep
+    networks the last GELU can saturate so that y = 0 and every gradient is exactly zero.
     """
     sizes = check_layer_sizes(list(layer_sizes))
     if sizes[-1] != 1:
         raise ValueError(f"many_seed_comparison needs one output (layer_sizes[-1] == 1), got {sizes}")
     seeds = _check_seeds(seeds)
-    if x is None:
-        x = torch.tensor(SEED_INPUT)
+    x = _default_input(x, sizes[0])
     if x.shape != (1, sizes[0]):
         raise ValueError(f"x must be one input row of shape (1, {sizes[0]}), got {tuple(x.shape)}")
     n = len(seeds)
@@ -238,21 +254,24 @@ def ratio_summary(frame: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
     """Median, quartiles and share above one of ``ratio_raw`` and ``ratio_normalised``.
 
     Also where ``seed`` falls: its value and its percentile (the share of seeds with a smaller
-    ratio, in percent). Returns one row per ratio.
+    ratio, in percent). Seeds whose ratio is undefined (NaN, see ``many_seed_comparison``) are
+    left out and counted in ``n_undefined``. Returns one row per ratio.
     """
     if seed not in frame.index:
         raise ValueError(f"seed {seed} is not among the {len(frame)} seeds of the comparison")
     rows = {}
     for column in ("ratio_raw", "ratio_normalised"):
         values = frame[column].to_numpy(dtype=float)
+        defined = values[~np.isnan(values)]
         at_seed = float(frame.loc[seed, column])
         rows[column] = {
-            "median": float(np.median(values)),
-            "q1": float(np.quantile(values, 0.25)),
-            "q3": float(np.quantile(values, 0.75)),
-            "share_above_one": float(np.mean(values > 1.0)),
+            "median": float(np.median(defined)),
+            "q1": float(np.quantile(defined, 0.25)),
+            "q3": float(np.quantile(defined, 0.75)),
+            "share_above_one": float(np.mean(defined > 1.0)),
             "seed_value": at_seed,
-            "seed_percentile": float(100.0 * np.mean(values < at_seed)),
+            "seed_percentile": float(100.0 * np.mean(defined < at_seed)),
+            "n_undefined": int(len(values) - len(defined)),
         }
     return pd.DataFrame(rows).T
 
@@ -347,8 +366,7 @@ def projection_comparison(
     ``dldy`` and ``grad_over_dldy`` = grad / |dL/dy| (see ``many_seed_comparison``).
     """
     sizes = check_layer_sizes(list(layer_sizes))
-    if x is None:
-        x = torch.tensor(SEED_INPUT)
+    x = _default_input(x, sizes[0])
     identity = DeepMLP(sizes, activation=SEED_ACTIVATION, init=SEED_INIT, shortcut=True, seed=seed)
     networks = {
         "plain": without_shortcuts(identity),
@@ -404,8 +422,7 @@ def identity_decomposition(
     weights, whose Jacobian has no identity term.
     """
     sizes = check_layer_sizes(list(layer_sizes))
-    if x is None:
-        x = torch.tensor(SEED_INPUT)
+    x = _default_input(x, sizes[0])
     if x.shape[0] != 1:
         raise ValueError(f"identity_decomposition needs a single input row, got {tuple(x.shape)}")
     model = DeepMLP(sizes, activation=SEED_ACTIVATION, init=SEED_INIT, shortcut=True, seed=seed)
@@ -647,6 +664,21 @@ def path_gradient_magnitudes(
     }).set_index("length")
 
 
+def path_experiment(
+    n_blocks: int = 54, width: int = 32, batch: int = 16, n_samples: int = 32, seed: int = 0
+) -> pd.DataFrame:
+    """``path_gradient_magnitudes`` on ``DeepMLP(depth=n_blocks, width=width, activation=
+    "gelu_tanh", shortcut=True, seed=seed)`` at initialisation: every layer is a residual block
+    with the seed's GELU and PyTorch's default initialisation. The input and the readout are
+    standard normal, drawn from a generator seeded with ``seed + 10_000``."""
+    model = DeepMLP(depth=n_blocks, width=width, activation=SEED_ACTIVATION, shortcut=True,
+                    seed=seed)
+    generator = make_generator(seed + 10_000)
+    x = torch.randn(batch, width, generator=generator)
+    readout = torch.randn(batch, width, generator=generator)
+    return path_gradient_magnitudes(model, x, readout, n_samples=n_samples, seed=seed)
+
+
 # --- 5. The residual stream's variance, and its fixes -------------------------------------------
 
 NORMS = ("none", "pre_ln")
@@ -720,7 +752,7 @@ class ResidualStack(nn.Module):
 def residual_stream_growth(
     n_blocks: int = 50,
     width: int = 64,
-    batch: int = 256,
+    batch: int = 128,
     seeds: Sequence[int] = (0, 1, 2),
     norms: Sequence[str] = NORMS,
     scalings: Sequence[str] = SCALINGS,
@@ -785,15 +817,49 @@ def rezero_(model: DeepMLP) -> DeepMLP:
     return model
 
 
+def rezero_gradients(
+    layer_sizes: Sequence[int] = SEED_LAYER_SIZES, seed: int = SEED, x: torch.Tensor | None = None
+) -> pd.DataFrame:
+    """The seed's shortcut network with ReZero (``rezero_``): per layer, the largest |dL/dW| of
+    the branch weight and dL/dalpha (NaN where the layer has no alpha), for the seed's loss.
+
+    With alpha = 0 a residual block's branch does not reach the output, so its weights get a
+    gradient of exactly zero; dL/dalpha = dL/dh . F(x) is not zero, so alpha moves at the first
+    step and the branch weights start learning at the second (Bachlechner et al. 2020).
+    """
+    sizes = check_layer_sizes(list(layer_sizes))
+    x = _default_input(x, sizes[0])
+    model = rezero_(DeepMLP(sizes, activation=SEED_ACTIVATION, shortcut=True, seed=seed))
+    loss = nn.functional.mse_loss(model(x), torch.zeros(x.shape[0], sizes[-1]))
+    alphas = {i: b.branch_scale for i, b in enumerate(model.blocks)
+              if isinstance(b.branch_scale, nn.Parameter)}
+    weights = [b.linear.weight for b in model.blocks]
+    grads = torch.autograd.grad(loss, weights + list(alphas.values()))
+    alpha_grads = dict(zip(alphas, grads[len(weights):]))
+    rows = []
+    for i, (block, g) in enumerate(zip(model.blocks, grads), start=1):
+        alpha = alpha_grads.get(i - 1)
+        rows.append({"layer": i, "shortcut": block.shortcut_kind,
+                     "max_abs_weight_grad": g.double().abs().max().item(),
+                     "dL_dalpha": float("nan") if alpha is None else alpha.item()})
+    return pd.DataFrame(rows).set_index("layer")
+
+
 # --- 6. Training plain and residual networks ---------------------------------------------------
 
-KINDS = ("plain", "residual", "plain_bn")
+#: The networks ``train_depth_comparison`` trains: (shortcut, BatchNorm) per kind.
+KINDS = {
+    "plain": (False, False),
+    "residual": (True, False),
+    "plain_bn": (False, True),
+    "residual_bn": (True, True),
+}
 
 
 @dataclass(frozen=True)
 class RegressionTask:
     """Inputs x ~ N(0, I) and targets y = tanh(x U) v from a random teacher, standardised to mean
-    0 and variance 1 (so predicting the mean gives a loss of 1)."""
+    0 and variance 1 (so predicting the mean gives a loss of about 1)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -801,7 +867,7 @@ class RegressionTask:
 
 
 def make_regression_task(
-    n_samples: int = 256, dim: int = 8, teacher_width: int = 64, seed: int = 0
+    n_samples: int = 64, dim: int = 8, teacher_width: int = 64, seed: int = 0
 ) -> RegressionTask:
     """A small synthetic regression task: a random one-hidden-layer tanh teacher.
 
@@ -822,9 +888,10 @@ def make_regression_task(
 
 
 class StackedMLP(nn.Module):
-    """M independent MLPs trained as one module: member m is ``DeepMLP(widths,
-    activation=..., init=..., shortcut=shortcut[m], final_activation=..., seed=seeds[m])``,
-    plus, where ``batch_norm[m]``, training-mode BatchNorm before every hidden activation.
+    """M independent MLPs trained as one module. Without ``batch_norm``, member m is
+    ``DeepMLP(widths, activation=..., init=..., shortcut=shortcut[m], final_activation=...,
+    seed=seeds[m])``; with it, every hidden layer also batch-normalises its pre-activation
+    (``stacked_forward``), as the plain and residual networks of He et al. (2015) do.
 
     Batching the members (``torch.baddbmm``) makes training many small networks affordable on a
     CPU. The members do not interact: the loss is the sum of the members' losses, and Adam's
@@ -836,24 +903,24 @@ class StackedMLP(nn.Module):
         widths: Sequence[int],
         seeds: Sequence[int],
         shortcut: Sequence[bool],
-        batch_norm: Sequence[bool] | None = None,
         *,
+        batch_norm: bool = False,
         activation: str = SEED_ACTIVATION,
         init: str = SEED_INIT,
         final_activation: bool = False,
     ):
         super().__init__()
         self.widths = check_layer_sizes(list(widths))
-        seeds = list(seeds)
-        batch_norm = [False] * len(seeds) if batch_norm is None else list(batch_norm)
-        if not (len(seeds) == len(shortcut) == len(batch_norm)) or not seeds:
+        seeds = [int(s) for s in seeds]
+        if not seeds or len(seeds) != len(shortcut):
             raise ValueError(
-                "seeds, shortcut and batch_norm need one entry per member, got lengths "
-                f"{len(seeds)}, {len(shortcut)}, {len(batch_norm)}"
+                f"seeds and shortcut need one entry per member, got lengths {len(seeds)} and "
+                f"{len(shortcut)}"
             )
         self.activation = check_activation(activation)
         self.init = check_init(init)
         self.final_activation = bool(final_activation)
+        self.batch_norm = bool(batch_norm)
         self.seeds = seeds
         unique = sorted(set(seeds))
         weights, biases = draw_stacked_weights(self.widths, unique, init)
@@ -861,21 +928,19 @@ class StackedMLP(nn.Module):
         self.weights = nn.ParameterList([nn.Parameter(w[index].clone()) for w in weights])
         self.biases = nn.ParameterList([nn.Parameter(b[index].clone()) for b in biases])
         self.register_buffer("shortcut", torch.tensor([float(bool(s)) for s in shortcut]))
-        self.register_buffer("batch_norm", torch.tensor([float(bool(b)) for b in batch_norm]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` of shape ``(B, in)`` (shared by all members) or ``(M, B, in)``."""
         if x.dim() == 2:
             x = x.expand(len(self.seeds), *x.shape)
-        norm = self.batch_norm if bool(self.batch_norm.any()) else None
         return stacked_forward(x, list(self.weights), list(self.biases), self.shortcut,
                                activation=self.activation, final_activation=self.final_activation,
-                               batch_norm=norm)
+                               batch_norm=self.batch_norm)
 
     def member(self, m: int) -> DeepMLP:
-        """Member ``m`` as a stand-alone ``DeepMLP`` (members without BatchNorm only)."""
-        if self.batch_norm[m]:
-            raise ValueError(f"member {m} uses BatchNorm, which DeepMLP does not have")
+        """Member ``m`` as a stand-alone ``DeepMLP`` with its current weights (no BatchNorm)."""
+        if self.batch_norm:
+            raise ValueError("this stack uses BatchNorm, which DeepMLP does not have")
         model = DeepMLP(self.widths, activation=self.activation, init=self.init,
                         shortcut=bool(self.shortcut[m]), final_activation=self.final_activation,
                         seed=self.seeds[m])
@@ -886,9 +951,23 @@ class StackedMLP(nn.Module):
         return model
 
 
+class _Threads:
+    """Run a block with ``n`` torch threads, then restore the previous setting. Small batched
+    ops gain nothing from a second thread, and on a busy machine threads wait for each other."""
+
+    def __init__(self, n: int):
+        self.n, self.before = n, torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.before)
+
+
 @dataclass(frozen=True)
 class TrainingComparison:
-    """Loss curves of plain, residual and plain-with-BatchNorm MLPs of several depths.
+    """Loss curves of plain and residual MLPs, with and without BatchNorm, of several depths.
 
     Attributes:
         curves: one row per (depth, kind, seed, step) with the training ``loss`` (MSE) of the
@@ -906,22 +985,24 @@ class TrainingComparison:
 
 def train_depth_comparison(
     depths: Sequence[int] = (8, 20, 50),
-    kinds: Sequence[str] = KINDS,
+    kinds: Sequence[str] = tuple(KINDS),
     seeds: Sequence[int] = (0, 1, 2),
     *,
     width: int = 32,
     steps: int = 300,
     lr: float = 1e-3,
+    activation: str = SEED_ACTIVATION,
     task: RegressionTask | None = None,
+    threads: int = 1,
 ) -> TrainingComparison:
     """Train every (kind, seed) network of each depth with full-batch Adam for ``steps`` steps.
 
     A network of depth D has widths ``[dim] + [width] * (D - 1) + [1]``, the seed's GELU (tanh
     form), PyTorch's default initialisation and a linear output. ``"plain"``: no shortcuts;
     ``"residual"``: identity shortcuts on the D - 2 layers whose width is unchanged (the seed's
-    rule); ``"plain_bn"``: no shortcuts, BatchNorm before each hidden activation, as He et al.'s
-    (2015) plain networks. Networks with the same seed start from the same weights. He et al.
-    2015, Fig. 1 in miniature: the question is the training loss, not the test loss.
+    rule); ``"plain_bn"`` and ``"residual_bn"``: the same with BatchNorm before each hidden
+    activation, as in He et al. (2015). Networks with the same seed start from the same
+    weights. He et al. 2015, Fig. 1 in miniature: the question is the training loss.
     """
     depths = [_check_positive_int("depth", d) for d in depths]
     if min(depths) < 2:
@@ -931,46 +1012,68 @@ def train_depth_comparison(
         raise ValueError(f"kinds must be some of {', '.join(map(repr, KINDS))}, got {kinds!r}")
     seeds = _check_seeds(seeds)
     steps = _check_positive_int("steps", steps)
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    width = _check_positive_int("width", width)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
     task = make_regression_task() if task is None else task
     start = time.perf_counter()
-    members = [(kind, seed) for kind in kinds for seed in seeds]
     curves, initial = [], []
-    for depth in depths:
-        widths = [task.x.shape[1]] + [width] * (depth - 1) + [task.y.shape[1]]
-        model = StackedMLP(widths, [s for _, s in members],
-                           shortcut=[k == "residual" for k, _ in members],
-                           batch_norm=[k == "plain_bn" for k, _ in members])
-        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-        history = np.empty((steps + 1, len(members)))
-        for step in range(steps + 1):
-            per_member = (model(task.x) - task.y).pow(2).mean(dim=(1, 2))
-            history[step] = per_member.detach().numpy()
-            if step == steps:
-                break
-            optimiser.zero_grad()
-            per_member.sum().backward()
-            if step == 0:
-                first = model.weights[0].grad.double().abs().mean(dim=(1, 2))
-                last = model.weights[-1].grad.double().abs().mean(dim=(1, 2))
+    with _Threads(_check_positive_int("threads", threads)):
+        for depth in depths:
+            widths = [task.x.shape[1]] + [width] * (depth - 1) + [task.y.shape[1]]
+            for norm in (False, True):
+                members = [(k, s) for k in kinds if KINDS[k][1] == norm for s in seeds]
+                if not members:
+                    continue
+                model = StackedMLP(widths, [s for _, s in members],
+                                   shortcut=[KINDS[k][0] for k, _ in members], batch_norm=norm,
+                                   activation=activation)
+                history, grads = _train(model, task, steps, lr)
                 for m, (kind, seed) in enumerate(members):
-                    initial.append({"depth": depth, "kind": kind, "seed": seed,
-                                    "first": first[m].item(), "last": last[m].item(),
-                                    "first_over_last": (first[m] / last[m]).item()})
-            optimiser.step()
-        for m, (kind, seed) in enumerate(members):
-            curves.append(pd.DataFrame({"depth": depth, "kind": kind, "seed": seed,
-                                        "step": np.arange(steps + 1), "loss": history[:, m]}))
+                    curves.append(pd.DataFrame({"depth": depth, "kind": kind, "seed": seed,
+                                                "step": np.arange(steps + 1),
+                                                "loss": history[:, m]}))
+                    first, last = grads[0][m], grads[1][m]
+                    initial.append({"depth": depth, "kind": kind, "seed": seed, "first": first,
+                                    "last": last, "first_over_last": first / last})
+    order = {k: i for i, k in enumerate(kinds)}
+    curves_frame = pd.concat(curves, ignore_index=True)
+    curves_frame = curves_frame.sort_values(
+        ["depth", "kind", "seed", "step"], key=lambda c: c.map(order) if c.name == "kind" else c,
+        kind="stable",
+    ).reset_index(drop=True)
     return TrainingComparison(
-        curves=pd.concat(curves, ignore_index=True),
+        curves=curves_frame,
         initial_gradients=pd.DataFrame(initial),
         seconds=time.perf_counter() - start,
     )
 
 
+def _train(
+    model: StackedMLP, task: RegressionTask, steps: int, lr: float
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Full-batch Adam; returns the per-member loss before each step (and after the last) and
+    the first and last layer's mean |dL/dW| at initialisation."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    history = np.empty((steps + 1, len(model.seeds)))
+    initial = (np.empty(0), np.empty(0))
+    for step in range(steps + 1):
+        per_member = (model(task.x) - task.y).pow(2).mean(dim=(1, 2))
+        history[step] = per_member.detach().numpy()
+        if step == steps:
+            break
+        optimiser.zero_grad()
+        per_member.sum().backward()
+        if step == 0:
+            initial = tuple(
+                w.grad.double().abs().mean(dim=(1, 2)).numpy()
+                for w in (model.weights[0], model.weights[-1])
+            )
+        optimiser.step()
+    return history, initial
+
+
 def final_losses(curves: pd.DataFrame) -> pd.DataFrame:
     """The final training loss per (depth, kind): median, min and max over seeds."""
     last = curves[curves["step"] == curves["step"].max()]
-    table = last.groupby(["depth", "kind"], sort=False)["loss"].agg(["median", "min", "max"])
-    return table
+    return last.groupby(["depth", "kind"], sort=False)["loss"].agg(["median", "min", "max"])
