@@ -127,8 +127,14 @@ def test_hidden_folders_package_and_tests_are_never_sources(warm_copy):
     for folder in (".venv/lib", ".hidden", "code", "tests", "_build"):
         (warm_copy / folder).mkdir(parents=True, exist_ok=True)
         (warm_copy / folder / "stray.md").write_text(broken)
+    # code/stray.md changes the hash the execution cache is keyed on; it changes no chapter's
+    # output, so file the warm cache under the new key rather than execute every chapter again.
+    cache = warm_copy / "_build" / ".jupyter_cache"
+    (old,) = cache.glob("code-*")
+    old.rename(cache / f"code-{load_extension().code_digest(warm_copy / 'code')}")
     build = build_book(warm_copy)
     assert build.returncode == 0, build.log[-4000:]
+    assert build.executed == []
     assert not list(build.html.rglob("stray.html"))
 
 
