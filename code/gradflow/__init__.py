@@ -11,6 +11,12 @@ from .gradient_stats import gradient_profile, gradient_sweep
 from .gradients import layer_gradient_means
 from .mlp import DeepMLP
 from .models import ExampleDeepNeuralNetwork
+from .residual import (
+    many_seed_comparison,
+    path_length_distribution,
+    train_depth_comparison,
+    with_projections,
+)
 from .signal_propagation import predict_layers
 
 __all__ = [
@@ -30,9 +36,13 @@ __all__ = [
     "gradient_profile",
     "gradient_sweep",
     "layer_gradient_means",
+    "many_seed_comparison",
     "monte_carlo_gelu",
     "parameter_count",
+    "path_length_distribution",
     "predict_layers",
     "shape_facts",
+    "train_depth_comparison",
+    "with_projections",
 ]
 __version__ = "0.1.0"

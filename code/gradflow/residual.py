@@ -22,9 +22,13 @@ DataFrame or a dataclass of them) and never prints; ``gradflow.residual_plots`` 
 5. **Variance growth and its fixes.** ``residual_stream_growth`` measures the variance of the
    residual stream with and without GPT-2's 1/sqrt(N) scaling of each branch's last layer
    (Radford et al. 2019, section 2.3) and ReZero's alpha = 0 (Bachlechner et al. 2020).
-6. **Training.** ``train_depth_comparison`` trains plain, residual and plain-with-BatchNorm MLPs
-   of several depths on a small regression task, all seeds and kinds of one depth in one batched
-   model (``StackedMLP``), and returns the loss curves.
+6. **Training.** ``train_depth_comparison`` trains plain and residual MLPs, with and without
+   BatchNorm, of several depths on a small regression task (He et al. 2015, Fig. 1 in miniature),
+   all seeds and kinds of one depth in one batched model (``StackedMLP``), and returns the loss
+   curves.
+
+ReZero (``rezero_``) and projection shortcuts (``with_projections``) use the extension points of
+``gradflow.mlp.DeepMLP`` (``Block.branch_scale``, ``Block.shortcut``) without changing that module.
 """
 
 from __future__ import annotations
@@ -116,9 +120,8 @@ def draw_stacked_weights(
     """Every seed's weights and biases, stacked along a first "member" dimension.
 
     Member s holds exactly the weights of ``DeepMLP(widths, init=init, gain=gain,
-    seed=seeds[s])``: a
-    generator seeded with the seed draws each layer's W, then b, with PyTorch's own init
-    functions. For ``init="default"`` that is also what ``torch.manual_seed(seed)`` followed by
+    seed=seeds[s])``: a generator seeded with the seed draws each layer's W, then b, with
+    PyTorch's own init functions. For ``init="default"`` that is also what ``torch.manual_seed(seed)`` followed by
     ``ExampleDeepNeuralNetwork(widths, ...)`` draws (``nn.Linear``'s reset order).
 
     Returns ``(weights, biases)``: per layer, tensors of shape ``(S, out, in)`` and ``(S, out)``.
@@ -150,12 +153,12 @@ def stacked_forward(
 ) -> torch.Tensor | list[torch.Tensor]:
     """Forward pass of M independent MLPs: ``x`` of shape ``(M, B, in)`` to ``(M, B, out)``.
 
-    Layer l of member m computes a = W_l[m] h + b_l[m], with ``batch_norm`` batch-normalised over
-    the B rows (training-mode BatchNorm without affine parameters, Ioffe & Szegedy 2015) unless
-    the layer is the last, then h' = phi(a) (the last layer
-    skips phi unless ``final_activation``), then h' += shortcut_scale * h where the width is
-    unchanged and ``shortcut[m]`` is 1: the seed's rule, with ``shortcut`` a float tensor of
-    shape ``(M,)``. With ``return_states`` the list [x, h_1, ..., h_L] is returned instead.
+    Layer l of member m computes a = W_l[m] h + b_l[m]; with ``batch_norm``, a is then
+    batch-normalised over the B rows (training-mode BatchNorm without affine parameters, Ioffe &
+    Szegedy 2015) in every layer but the last. Then h' = phi(a) (the last layer skips phi unless
+    ``final_activation``), and h' += shortcut_scale * h where the width is unchanged and
+    ``shortcut[m]`` is 1: the seed's rule, with ``shortcut`` a float tensor of shape ``(M,)``.
+    With ``return_states`` the list [x, h_1, ..., h_L] is returned instead.
     """
     check_activation(activation)
     fn = _fast_activation(activation)
@@ -435,40 +438,41 @@ def identity_decomposition(
     while stop < len(kinds) and kinds[stop] == "identity":
         stop += 1
     plain = without_shortcuts(model)
-    rows = []
-    for net, name in ((model, "shortcut"), (plain, "plain")):
+
+    def gradients(net: DeepMLP) -> tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]:
+        """The states x_0 .. x_L of ``net`` and dL/dx for each, for the seed's loss."""
         states = [x.double().requires_grad_(True)]
         for block in net.blocks:
             states.append(block(states[-1]))
-        loss = states[-1].pow(2).mean()
-        grads = torch.autograd.grad(loss, states)
-        top = grads[stop][0]
-        for layer in range(start, stop):
-            row = {"network": name, "block": layer + 1, "total": grads[layer][0].norm().item(),
-                   "top": top.norm().item()}
-            if name == "shortcut":
-                def run(h, first=layer):
-                    for block in net.blocks[first:stop]:
-                        h = block(h)
-                    return h
-                jac = torch.autograd.functional.jacobian(run, states[layer].detach()[0])
-                residual = jac - torch.eye(jac.shape[0], dtype=jac.dtype)
-                row["branch_term"] = (top @ residual).norm().item()
-                row["residual_spectral_norm"] = torch.linalg.matrix_norm(residual, 2).item()
-                row["total_from_jacobian"] = (top @ jac).norm().item()
-            rows.append(row)
-    frame = pd.DataFrame(rows)
-    shortcut = frame[frame.network == "shortcut"].set_index("block")
-    plain_rows = frame[frame.network == "plain"].set_index("block")
-    return pd.DataFrame({
-        "identity_term": shortcut["top"],
-        "branch_term": shortcut["branch_term"],
-        "total": shortcut["total"],
-        "total_from_jacobian": shortcut["total_from_jacobian"],
-        "residual_spectral_norm": shortcut["residual_spectral_norm"],
-        "total_over_top": shortcut["total"] / shortcut["top"],
-        "plain_total_over_top": plain_rows["total"] / plain_rows["top"],
-    })
+        return states, torch.autograd.grad(states[-1].pow(2).mean(), states)
+
+    def run(h: torch.Tensor, first: int) -> torch.Tensor:
+        for block in model.blocks[first:stop]:
+            h = block(h)
+        return h
+
+    states, grads = gradients(model)
+    _, plain_grads = gradients(plain)
+    top, plain_top = grads[stop][0], plain_grads[stop][0]
+    eye = torch.eye(top.shape[0], dtype=top.dtype)
+    rows = []
+    for layer in range(start, stop):
+        jac = torch.autograd.functional.jacobian(
+            lambda h, first=layer: run(h, first), states[layer].detach()[0]
+        )
+        residual_part = jac - eye
+        total = grads[layer][0].norm().item()
+        rows.append({
+            "block": layer + 1,
+            "identity_term": top.norm().item(),
+            "branch_term": (top @ residual_part).norm().item(),
+            "total": total,
+            "total_from_jacobian": (top @ jac).norm().item(),
+            "residual_spectral_norm": torch.linalg.matrix_norm(residual_part, 2).item(),
+            "total_over_top": total / top.norm().item(),
+            "plain_total_over_top": plain_grads[layer][0].norm().item() / plain_top.norm().item(),
+        })
+    return pd.DataFrame(rows).set_index("block")
 
 
 def lambda_scaling(
