@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -117,6 +118,7 @@ def test_every_page_in_a_real_browser(browser, site):
     SCREENSHOTS.mkdir(parents=True)
     axe = Axe()
     problems: dict[str, list[str]] = {}
+    axe_report: dict[str, list[str]] = {}
     for name in pages:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
@@ -154,6 +156,8 @@ def test_every_page_in_a_real_browser(browser, site):
                 found.append(f"launch link {href} does not open {source}")
 
         results = axe.run(page)
+        violations = results.response["violations"]
+        axe_report[name] = sorted(f"{v['impact']}: {v['id']}" for v in violations)
         for violation in results.response["violations"]:
             if violation["impact"] in BLOCKING_IMPACTS:
                 targets = [n["target"] for n in violation["nodes"]][:3]
@@ -164,8 +168,9 @@ def test_every_page_in_a_real_browser(browser, site):
         context.close()
         if found:
             problems[name] = found
+    (SCREENSHOTS / "axe-report.json").write_text(json.dumps(axe_report, indent=2) + "\n")
     assert not problems, "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in problems.items())
-    assert sorted(p.name for p in SCREENSHOTS.iterdir()) == sorted(
+    assert sorted(p.name for p in SCREENSHOTS.glob("*.png")) == sorted(
         re.sub(r"[/\\]", "__", n).removesuffix(".html") + ".png" for n in pages
     )
 
