@@ -56,6 +56,18 @@ def use_book_style(figure_format: str = "svg") -> None:
         set_matplotlib_formats(figure_format, metadata=metadata)
 
 
+def as_png(fig: Figure, dpi: int = 110):
+    """``fig`` as a PNG image for display or ``glue``, for figures whose SVG would be heavy (many
+    points or filled bands). The PNG carries no software or date stamp, so rebuilds are identical."""
+    import io
+
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return Image(buffer.getvalue(), format="png")
+
+
 def plot_layer_gradients(
     series: Mapping[str, Mapping[str, float]],
     colours: Mapping[str, str] | None = None,
