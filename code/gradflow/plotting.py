@@ -56,7 +56,7 @@ def use_book_style(figure_format: str = "svg") -> None:
         set_matplotlib_formats(figure_format, metadata=metadata)
 
 
-def as_png(fig: Figure, dpi: int = 110):
+def as_png(fig: Figure, dpi: int = 96):
     """``fig`` as a PNG image for display or ``glue``, for figures whose SVG would be heavy (many
     points or filled bands). The PNG carries no software or date stamp, so rebuilds are identical."""
     import io
