@@ -70,6 +70,19 @@ def checked_build(root: Path):
     return seconds, build, per_chapter
 
 
+def edit_and_rebuild(root: Path, path: Path, line: str, repeats: int):
+    """Append ``line.format(i)`` to ``path`` and rebuild, ``repeats`` times: the rebuild times and
+    how many chapters each rebuild executed."""
+    seconds_runs, executed = [], []
+    for i in range(repeats):
+        with path.open("a") as f:
+            f.write(line.format(i))
+        seconds, build, _ = checked_build(root)
+        seconds_runs.append(seconds)
+        executed.append(len(build.executed))
+    return seconds_runs, executed
+
+
 def measure_builds(root: Path, repeats: int) -> dict:
     cold, per_chapter_runs = [], []
     for _ in range(repeats):
@@ -82,22 +95,12 @@ def measure_builds(root: Path, repeats: int) -> dict:
         seconds, build, _ = checked_build(root)
         assert not build.executed, f"a no-change rebuild executed {build.executed}"
         no_change.append(seconds)
-    prose, prose_executed = [], []
     chapter = notebook_chapters(root)[0]
-    for i in range(repeats):
-        with chapter.open("a") as f:
-            f.write(f"\nA sentence added by the benchmark, edit {i}.\n")
-        seconds, build, _ = checked_build(root)
-        prose.append(seconds)
-        prose_executed.append(len(build.executed))
-    code, code_executed = [], []
+    prose, prose_executed = edit_and_rebuild(
+        root, chapter, "\nA sentence added by the benchmark, edit {}.\n", repeats
+    )
     module = root / "code" / "gradflow" / "plotting.py"
-    for i in range(repeats):
-        with module.open("a") as f:
-            f.write(f"# edited by the benchmark, {i}\n")
-        seconds, build, _ = checked_build(root)
-        code.append(seconds)
-        code_executed.append(len(build.executed))
+    code, code_executed = edit_and_rebuild(root, module, "# edited by the benchmark, {}\n", repeats)
     names = sorted({name for run in per_chapter_runs for name in run})
     return {
         "cold_build_s": median(cold),
