@@ -1,0 +1,42 @@
+"""Sphinx extension: read (and so execute) chapters in parallel, one per core.
+
+myst-nb executes a chapter while Sphinx reads it, and ``jupyter-book build`` reads one page after
+another: on a 2-core machine one core waits while the other runs a chapter whose cells use one
+thread each (the chapters call ``torch.set_num_threads(1)``; their tensors are too small to gain
+from more). Sphinx can read in parallel processes, but ``jupyter-book build`` has no option for it,
+so at ``builder-inited`` this extension sets the number of processes to ``parallel_chapters``
+(default: the machine's core count; 1 turns it off).
+
+Sphinx reads in parallel only when every extension declares itself safe for it. Three that Jupyter
+Book loads declare nothing, and were read to check that they keep no per-page state in the build
+environment: ``sphinx_multitoc_numbering`` replaces a method that runs in the main process after
+reading; ``sphinx-mathjax-offline`` copies files at ``build-finished``; ``sphinx_jupyterbook_latex``
+only annotates the page being read and touches the environment for LaTeX builders alone (and this
+extension runs the HTML builder in parallel only). They are marked safe here; any other extension
+that declares nothing keeps Sphinx's own fallback: a warning, and a serial read.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sphinx.application import Sphinx
+
+AUDITED_SAFE = ("sphinx_multitoc_numbering", "sphinx-mathjax-offline", "sphinx_jupyterbook_latex")
+
+
+def _read_in_parallel(app: Sphinx) -> None:
+    jobs = app.config.parallel_chapters or os.cpu_count() or 1
+    if app.builder.format != "html" or jobs < 2:
+        return
+    for name in AUDITED_SAFE:
+        extension = app.extensions.get(name)
+        if extension is not None and extension.parallel_read_safe is None:
+            extension.parallel_read_safe = True
+    app.parallel = jobs
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("parallel_chapters", 0, "", int)
+    app.connect("builder-inited", _read_in_parallel)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
