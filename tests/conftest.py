@@ -7,6 +7,7 @@ the copy's ``code/`` so that the executing kernels import the copy's package, no
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -47,6 +48,15 @@ def copy_repo(destination: Path) -> Path:
     """Copy the repository's sources (not .git, .venv or _build) to ``destination``."""
     shutil.copytree(REPO, destination, ignore=IGNORED)
     return destination
+
+
+def load_local_extension(name: str):
+    """A module of ``_ext/`` (the book's local Sphinx extensions) imported from its file."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "_ext" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it is executed
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass

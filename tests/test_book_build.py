@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import re
 import shutil
 from pathlib import Path
@@ -12,10 +12,12 @@ import yaml
 from bs4 import BeautifulSoup
 
 import gradflow
-from conftest import REPO, build_book, copy_repo, notebook_chapters
+from conftest import REPO, build_book, copy_repo, load_local_extension, notebook_chapters
 from gradflow import activations, experiments
 
 pytestmark = pytest.mark.build
+chapter_dependencies = load_local_extension("chapter_dependencies")
+
 
 def table_cells(html: str) -> list[str]:
     soup = BeautifulSoup(html, "html.parser")
@@ -127,11 +129,9 @@ def test_hidden_folders_package_and_tests_are_never_sources(warm_copy):
     for folder in (".venv/lib", ".hidden", "code", "tests", "_build"):
         (warm_copy / folder).mkdir(parents=True, exist_ok=True)
         (warm_copy / folder / "stray.md").write_text(broken)
-    # code/stray.md changes the hash the execution cache is keyed on; it changes no chapter's
-    # output, so file the warm cache under the new key rather than execute every chapter again.
-    cache = warm_copy / "_build" / ".jupyter_cache"
-    (old,) = cache.glob("code-*")
-    old.rename(cache / f"code-{load_extension().code_digest(warm_copy / 'code')}")
+    # Every chapter depends on the files under code/ that are not Python, so code/stray.md would
+    # re-execute them all; it changes no output, so record the warm cache as current instead.
+    record_cache_as_current(warm_copy)
     build = build_book(warm_copy)
     assert build.returncode == 0, build.log[-4000:]
     assert build.executed == []
@@ -141,25 +141,14 @@ def test_hidden_folders_package_and_tests_are_never_sources(warm_copy):
 # --- never stale ----------------------------------------------------------------------------------
 
 
-def load_extension():
-    path = REPO / "_ext" / "code_hash_cache.py"
-    spec = importlib.util.spec_from_file_location("code_hash_cache", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_code_digest_follows_contents_and_ignores_bytecode(tmp_path):
-    digest = load_extension().code_digest
-    package = tmp_path / "code" / "pkg"
-    package.mkdir(parents=True)
-    (package / "a.py").write_text("x = 1\n")
-    before = digest(tmp_path / "code")
-    (package / "__pycache__").mkdir()
-    (package / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0\1")
-    assert digest(tmp_path / "code") == before
-    (package / "a.py").write_text("x = 2\n")
-    assert digest(tmp_path / "code") != before
+def record_cache_as_current(root: Path) -> None:
+    """Tell the copy's build that its cached outputs were computed with its code as it is now."""
+    digests = chapter_dependencies.chapter_digests(
+        root / "code", {f"book/{p.stem}": p for p in notebook_chapters(root)}
+    )
+    path = root / "_build" / ".jupyter_cache" / chapter_dependencies.DIGESTS
+    assert path.is_file(), "the session build should have recorded its chapters' digests"
+    path.write_text(json.dumps(digests))
 
 
 def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, monkeypatch):
@@ -191,3 +180,27 @@ def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, mon
     assert third.executed == []
     assert re.search(r"updating environment: .*0 added, 0 changed, 0 removed", third.log)
 
+
+
+def test_editing_one_chapters_module_re_executes_that_chapter_only(warm_copy):
+    """gpt_plots.py is imported by the GPT chapter alone: only that chapter runs again. A build
+    that fails on the edit records nothing, so the next build still runs the chapter."""
+    digests = warm_copy / "_build" / ".jupyter_cache" / chapter_dependencies.DIGESTS
+    recorded = digests.read_text()
+    source = warm_copy / "code" / "gradflow" / "gpt_plots.py"
+    original = source.read_text()
+
+    source.write_text(original + "\nraise RuntimeError('a broken edit')\n")
+    broken = build_book(warm_copy)
+    assert broken.returncode != 0
+    assert digests.read_text() == recorded
+
+    source.write_text(original + "\n# an edit that changes nothing shown\n")
+    fixed = build_book(warm_copy)
+    assert fixed.returncode == 0, fixed.log[-4000:]
+    assert [Path(line).name for line in fixed.executed] == ["gpt_block.md"]
+    assert digests.read_text() != recorded
+
+    again = build_book(warm_copy)
+    assert again.returncode == 0, again.log[-4000:]
+    assert again.executed == []

@@ -1,0 +1,354 @@
+"""Sphinx extension: after an edit under ``code/``, re-execute exactly the chapters it can change.
+
+myst-nb's ``cache`` mode keys a chapter's stored outputs on its own code cells, and Sphinx re-reads
+a page only when its own source changes, so on their own an edit under ``code/`` would leave pages
+showing outputs computed by the old code. This extension ties each chapter to the code it runs:
+
+1. **What a chapter runs.** Its code cells are parsed (``ast``) for the package's modules they
+   import: ``from gradflow import residual``, ``from gradflow.mlp import DeepMLP``, and every
+   ``gradflow.NAME`` attribute, resolved through the package's lazy export table (``_EXPORTS`` in
+   ``__init__.py``: ``import gradflow`` itself imports no submodule). Then, transitively, what
+   those modules import (relative and absolute imports anywhere in a module, functions
+   included), plus every package ``__init__.py`` on the way.
+2. **Conservative where unsure.** Anything the parse cannot resolve makes a chapter depend on
+   *all* of ``code/``: the package name used other than as ``gradflow.NAME`` (``getattr``,
+   passing the module around), an unknown name, a dynamic import (``importlib``,
+   ``__import__``) in a module, or a cell that is not plain Python. Files under ``code/`` that
+   are not Python (data a module might read) are part of every chapter's dependencies.
+3. **What is stored.** A digest of each chapter's dependency files (paths and bytes) is kept in
+   the execution cache folder (``chapter-digests.json``), recording the code its cached outputs
+   were computed with. At ``env-get-outdated`` every chapter whose digest differs is returned as
+   outdated, so Sphinx re-reads it, and its cache record is deleted, so myst-nb executes it. The
+   file is updated only by a build that succeeds, so a failed build never marks stale outputs
+   as current; it lives beside the cache, so a ``jupyter-book clean`` that keeps the cache keeps
+   it too, and deleting the cache deletes it.
+
+With nothing changed, nothing is read again and nothing executes.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
+DIGESTS = "chapter-digests.json"
+EVERYTHING = None  # a dependency set that could not be resolved: depend on every file
+
+
+def _ignored(relative: Path) -> bool:
+    return (
+        bool(IGNORED_PARTS.intersection(relative.parts))
+        or relative.suffix == ".pyc"
+        or any(part.endswith(".egg-info") for part in relative.parts)
+    )
+
+
+@dataclass
+class Package:
+    """The Python modules under a source folder (``code/``) and what each one imports."""
+
+    root: Path
+    files: dict[str, Path]  # dotted module name -> file ("gradflow" -> gradflow/__init__.py)
+    imports: dict[str, set[str] | None]  # module -> modules it imports (None: cannot tell)
+    exports: dict[str, dict[str, str]]  # package -> {public name: submodule}
+    defined: dict[str, set[str]]  # module -> names bound at its top level
+    other_files: list[Path]  # files that are not Python modules: every chapter depends on them
+
+    @classmethod
+    def scan(cls, root: Path) -> Package:
+        files, other = {}, []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            relative = path.relative_to(root)
+            if _ignored(relative):
+                continue
+            if path.suffix != ".py":
+                other.append(path)
+                continue
+            parts = relative.with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            files[name] = path
+        package = cls(root, files, {}, {}, {}, other)
+        trees = {name: ast.parse(path.read_text(encoding="utf-8"), str(path))
+                 for name, path in files.items()}
+        for name, tree in trees.items():  # first what each module defines, then its imports
+            package.defined[name] = _top_level_names(tree)
+            package.exports[name] = _literal_dict(tree, "_EXPORTS") if package.is_package(name) else {}
+        for name, tree in trees.items():
+            package.imports[name] = package._module_imports(name, tree)
+        return package
+
+    def is_package(self, name: str) -> bool:
+        return self.files.get(name, Path()).name == "__init__.py"
+
+    def _module_imports(self, name: str, tree: ast.Module) -> set[str | None] | None:
+        base = name if self.is_package(name) else name.rpartition(".")[0]
+        imported: set[str | None] | None = set()
+        lazy_loader = self.exports.get(name) and _lazy_loader_nodes(tree)
+        for node in ast.walk(tree):
+            if lazy_loader and node in lazy_loader:
+                continue  # the export table's own import_module call: resolved through _EXPORTS
+            if _is_dynamic_import(node):
+                return EVERYTHING
+            for module, names in _imports(node, base):
+                imported |= self.resolve_from(module, names)
+        return imported
+
+    def resolve_from(self, module: str, names: Iterable[str] = ()) -> set[str]:
+        """The modules ``from module import names`` (or ``import module``) loads, if ours."""
+        if not self._ours(module):
+            return set()
+        found = set(self._with_parents(module)) if module in self.files else {EVERYTHING}
+        for n in names:
+            found |= self.resolve_attribute(module, n) if module in self.files else set()
+        return found
+
+    def resolve_attribute(self, module: str, attribute: str) -> set[str]:
+        """The modules that ``module.attribute`` needs: a submodule, a lazy export, or a name
+        the module defines itself. ``{EVERYTHING}`` when it is none of these."""
+        submodule = f"{module}.{attribute}"
+        if submodule in self.files:
+            return set(self._with_parents(submodule))
+        target = self.exports.get(module, {}).get(attribute)
+        if target is not None:
+            return set(self._with_parents(f"{module}.{target}"))
+        if attribute == "*":  # a package's star import loads every lazy export
+            return {EVERYTHING} if self.is_package(module) else set(self._with_parents(module))
+        if attribute in self.defined.get(module, set()):
+            return set(self._with_parents(module))
+        return {EVERYTHING}
+
+    def _ours(self, module: str) -> bool:
+        top = module.partition(".")[0]
+        return top in self.files
+
+    @staticmethod
+    def _with_parents(module: str) -> list[str]:
+        parts = module.split(".")
+        return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+    def closure(self, modules: set[str | None]) -> list[Path] | None:
+        """Every file the modules need, transitively; None when that cannot be resolved."""
+        seen: set[str] = set()
+        todo = list(modules)
+        while todo:
+            module = todo.pop()
+            if module is EVERYTHING or module not in self.files:
+                return EVERYTHING
+            if module in seen:
+                continue
+            seen.add(module)
+            imports = self.imports[module]
+            if imports is EVERYTHING:
+                return EVERYTHING
+            todo.extend(imports)
+        return sorted(self.files[m] for m in seen)
+
+    def all_files(self) -> list[Path]:
+        return sorted(self.files.values())
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).partition(".")[0] for a in node.names)
+    return names
+
+
+def _literal_dict(tree: ast.Module, name: str) -> dict[str, str]:
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return dict(ast.literal_eval(node.value))
+    return {}
+
+
+def _lazy_loader_nodes(tree: ast.Module) -> set[ast.AST]:
+    """The nodes of a package's module-level ``__getattr__`` (the lazy export loader)."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+            return set(ast.walk(node))
+    return set()
+
+
+def _is_dynamic_import(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name) and node.id in ("__import__", "import_module"):
+        return True
+    if isinstance(node, ast.Attribute) and node.attr == "import_module":
+        return True
+    if isinstance(node, ast.Import):
+        return any(a.name == "importlib" for a in node.names)
+    return isinstance(node, ast.ImportFrom) and node.module == "importlib"
+
+
+def _imports(node: ast.AST, base: str) -> list[tuple[str, list[str]]]:
+    """``(module, names)`` pairs for an import statement; relative ones resolved against the
+    package ``base`` the statement's module belongs to."""
+    if isinstance(node, ast.Import):
+        return [(a.name, []) for a in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level:
+        parts = base.split(".")
+        anchor = ".".join(parts[: len(parts) - node.level + 1])
+        module = f"{anchor}.{node.module}" if node.module else anchor
+    else:
+        module = node.module or ""
+    return [(module, [a.name for a in node.names])]
+
+
+def chapter_modules(cells: Iterable[str], package: Package) -> set[str | None]:
+    """The package modules a chapter's code cells load, ``{None}`` where that is unclear."""
+    try:
+        tree = ast.parse("\n".join(cells))
+    except SyntaxError:  # IPython magics or shell escapes: not plain Python
+        return {EVERYTHING}
+    modules: set[str | None] = set()
+    packages: dict[str, str] = {}  # local name -> the package of ours it is bound to
+    for node in ast.walk(tree):
+        if _is_dynamic_import(node):
+            return {EVERYTHING}
+        for module, names in _imports(node, ""):
+            modules |= package.resolve_from(module, names)
+            if not package._ours(module):
+                continue
+            for alias in node.names:
+                if isinstance(node, ast.Import):
+                    # "import a.b" binds a; "import a.b as c" binds c to a.b
+                    bound = alias.name if alias.asname else alias.name.partition(".")[0]
+                    local = alias.asname or bound
+                else:
+                    bound, local = f"{module}.{alias.name}", alias.asname or alias.name
+                if package.is_package(bound):
+                    packages[local] = bound
+    # A package's lazy names are loaded by attribute access: every use must be "name.attribute".
+    values = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id in packages:
+                modules |= package.resolve_attribute(packages[node.value.id], node.attr)
+        elif isinstance(node, ast.Name) and node.id in packages and id(node) not in values:
+            return {EVERYTHING}
+    return modules
+
+
+def chapter_dependencies(cells: Iterable[str], package: Package) -> list[Path]:
+    """The files under the source folder whose edits can change what the chapter computes."""
+    modules = chapter_modules(cells, package)
+    files = package.closure(modules) if modules else []
+    if files is EVERYTHING:
+        files = package.all_files()
+    return sorted({*files, *package.other_files})
+
+
+def digest(files: Iterable[Path], root: Path) -> str:
+    """SHA-256 over each file's path (relative to ``root``) and bytes, in sorted order."""
+    sha = hashlib.sha256()
+    for path in sorted(files):
+        sha.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return sha.hexdigest()[:16]
+
+
+def code_cells(source: Path) -> list[str] | None:
+    """The code cells of a MyST notebook, as myst-nb reads them; None for a plain page."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    text = source.read_text(encoding="utf-8")
+    if "{code-cell}" not in text:
+        return None
+    notebook = read_myst_markdown_notebook(text, path=source)
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def chapter_digests(code_dir: Path, sources: dict[str, Path]) -> dict[str, str]:
+    """``{docname: digest of its dependencies}`` for every source that has code cells."""
+    package = Package.scan(code_dir)
+    digests = {}
+    for docname, source in sorted(sources.items()):
+        cells = code_cells(source) if source.suffix == ".md" else None
+        if cells is not None:
+            digests[docname] = digest(chapter_dependencies(cells, package), code_dir)
+    return digests
+
+
+def _cache_folder(config: Config) -> Path:
+    return Path(config.nb_execution_cache_path)
+
+
+def _stored(config: Config) -> dict[str, str]:
+    path = _cache_folder(config) / DIGESTS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _set_cache_path(app: Sphinx, config: Config) -> None:
+    base = config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache"
+    config.nb_execution_cache_path = str(Path(base).resolve())
+
+
+def _outdated(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
+    sources = {doc: Path(env.doc2path(doc)) for doc in env.found_docs}
+    current = chapter_digests(Path(app.confdir) / "code", sources)
+    app.env.chapter_digests = current  # written to the cache folder once the build succeeds
+    stored = _stored(app.config)
+    stale = [doc for doc, value in current.items() if stored.get(doc) != value]
+    if stale:
+        _forget_cached_outputs(app, [Path(env.doc2path(doc)) for doc in stale])
+        logger.info(f"chapter_dependencies: code changed for {', '.join(stale)}")
+    return [doc for doc in stale if doc not in added]
+
+
+def _forget_cached_outputs(app: Sphinx, sources: list[Path]) -> None:
+    """Delete the cached outputs of these chapters: the record myst-nb would match (same code
+    cells; a cache copied from another folder matches too) and any record made from that file."""
+    folder = _cache_folder(app.config)
+    if not folder.is_dir():
+        return
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    cache = get_cache(str(folder))
+    stale = set()
+    for source in sources:
+        notebook = read_myst_markdown_notebook(source.read_text(encoding="utf-8"), path=source)
+        try:
+            stale.add(cache.match_cache_notebook(notebook).pk)
+        except KeyError:
+            pass  # nothing cached for these cells
+    targets = {str(source.resolve()) for source in sources}
+    stale.update(r.pk for r in cache.list_cache_records() if str(Path(r.uri).resolve()) in targets)
+    for pk in stale:
+        cache.remove_cache(pk)
+
+
+def _save(app: Sphinx, exception: Exception | None) -> None:
+    current = getattr(app.env, "chapter_digests", None)
+    if exception is not None or current is None:
+        return
+    folder = _cache_folder(app.config)
+    if folder.is_dir():
+        (folder / DIGESTS).write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+
+
+def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", _set_cache_path)
+    app.connect("env-get-outdated", _outdated)
+    app.connect("build-finished", _save)
+    return {"version": "2.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,226 @@
+"""Which edits under code/ re-execute which chapter: ``_ext/chapter_dependencies.py``.
+
+The analysis is static, so it is checked two ways: on small packages written here, where the
+right answer is known, and on the book itself against what its chapters really import when run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, load_local_extension, notebook_chapters
+
+deps = load_local_extension("chapter_dependencies")
+
+
+def write_package(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+LAZY_INIT = """
+    _EXPORTS = {"Model": "models", "train": "training"}
+    __version__ = "1.0"
+
+    def __getattr__(name):
+        from importlib import import_module
+
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+"""
+
+
+@pytest.fixture()
+def package(tmp_path) -> object:
+    root = write_package(
+        tmp_path / "code",
+        {
+            "pkg/__init__.py": LAZY_INIT,
+            "pkg/core.py": "SCALE = 2\n",
+            "pkg/models.py": "from .core import SCALE\n\nclass Model:\n    pass\n",
+            "pkg/training.py": "def train():\n    from . import models\n    return models\n",
+            "pkg/plots.py": "import math\nfrom pkg.core import SCALE\n",
+            "pkg/sub/__init__.py": "",
+            "pkg/sub/deep.py": "from ..plots import SCALE\n",
+            "pkg/dynamic.py": "import importlib\nmod = importlib.import_module('pkg.core')\n",
+        },
+    )
+    return deps.Package.scan(root)
+
+
+def names(files: list[Path]) -> list[str]:
+    return sorted(p.relative_to(files[0].parents[1]).as_posix() for p in files) if files else []
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["import math"], []),
+        (["import pkg"], ["pkg/__init__.py"]),
+        (["import pkg\nprint(pkg.__version__)"], ["pkg/__init__.py"]),
+        (["import pkg\npkg.Model()"], ["pkg/__init__.py", "pkg/core.py", "pkg/models.py"]),
+        (["from pkg import Model"], ["pkg/__init__.py", "pkg/core.py", "pkg/models.py"]),
+        (["from pkg import plots"], ["pkg/__init__.py", "pkg/core.py", "pkg/plots.py"]),
+        (["import pkg.plots as p", "p.SCALE"], ["pkg/__init__.py", "pkg/core.py", "pkg/plots.py"]),
+        # imports inside functions count: training imports models when called
+        (
+            ["from pkg.training import train"],
+            ["pkg/__init__.py", "pkg/core.py", "pkg/models.py", "pkg/training.py"],
+        ),
+        # relative imports two levels up, and every package __init__ on the way
+        (
+            ["from pkg.sub import deep"],
+            ["pkg/__init__.py", "pkg/core.py", "pkg/plots.py", "pkg/sub/__init__.py", "pkg/sub/deep.py"],
+        ),
+    ],
+)
+def test_a_chapter_depends_on_what_it_imports_and_their_imports(package, cells, expected):
+    assert names(deps.chapter_dependencies(cells, package)) == expected
+
+
+ALL = [
+    "pkg/__init__.py", "pkg/core.py", "pkg/dynamic.py", "pkg/models.py", "pkg/plots.py",
+    "pkg/sub/__init__.py", "pkg/sub/deep.py", "pkg/training.py",
+]
+
+
+@pytest.mark.parametrize(
+    ("cells", "why"),
+    [
+        (["import pkg\ngetattr(pkg, 'Model')"], "the package used other than as pkg.NAME"),
+        (["import pkg as p\nf(p)"], "the package passed around under another name"),
+        (["import pkg\npkg.Unknown"], "a name the package neither exports nor defines"),
+        (["from pkg import *"], "a star import of a package with lazy exports"),
+        (["from pkg import dynamic"], "a module with a dynamic import"),
+        (["import importlib\nimportlib.import_module('pkg.core')"], "a dynamic import in a cell"),
+        (["%matplotlib inline\nimport pkg"], "a cell that is not plain Python"),
+    ],
+)
+def test_whatever_cannot_be_resolved_depends_on_everything(package, cells, why):
+    assert names(deps.chapter_dependencies(cells, package)) == ALL, why
+
+
+def test_files_that_are_not_python_are_everyones_dependency(tmp_path):
+    root = write_package(tmp_path / "code", {"pkg/__init__.py": "", "pkg/table.csv": "1,2\n"})
+    package = deps.Package.scan(root)
+    assert [p.name for p in deps.chapter_dependencies(["import math"], package)] == ["table.csv"]
+
+
+def test_bytecode_and_build_metadata_are_not_dependencies(tmp_path):
+    root = write_package(tmp_path / "code", {"pkg/__init__.py": "", "pkg/a.py": "x = 1\n"})
+    (root / "pkg" / "__pycache__").mkdir()
+    (root / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    (root / "pkg.egg-info").mkdir()
+    (root / "pkg.egg-info" / "PKG-INFO").write_text("x")
+    package = deps.Package.scan(root)
+    assert package.other_files == []
+    assert sorted(package.files) == ["pkg", "pkg.a"]
+
+
+def test_digest_follows_paths_and_contents(tmp_path):
+    root = write_package(tmp_path, {"a.py": "x = 1\n", "b.py": "y = 1\n"})
+    files = [root / "a.py", root / "b.py"]
+    before = deps.digest(files, root)
+    assert deps.digest(reversed(files), root) == before
+    (root / "a.py").write_text("x = 2\n")
+    assert deps.digest(files, root) != before
+    assert deps.digest(files[:1], root) != deps.digest(files, root)
+
+
+# --- the book -------------------------------------------------------------------------------------
+
+
+def book_dependencies() -> dict[str, set[str]]:
+    package = deps.Package.scan(REPO / "code")
+    return {
+        chapter.stem: {
+            p.relative_to(REPO / "code" / "gradflow").as_posix()
+            for p in deps.chapter_dependencies(deps.code_cells(chapter), package)
+        }
+        for chapter in notebook_chapters(REPO)
+    }
+
+
+def test_the_package_top_level_imports_no_submodule():
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, gradflow; print(sorted(sys.modules))"],
+        capture_output=True, text=True, check=True,
+    )
+    loaded = [m for m in eval(done.stdout) if m.startswith("gradflow")]
+    assert loaded == ["gradflow"]
+
+
+def test_each_chapter_depends_on_its_own_modules_and_not_on_the_others():
+    found = book_dependencies()
+    assert "gpt.py" in found["gpt_block"] and "residual.py" not in found["gpt_block"]
+    assert "residual.py" in found["shortcut_connections"] and "gpt.py" not in found[
+        "shortcut_connections"
+    ]
+    assert "gelu_analysis.py" in found["gelu"] and "mlp.py" not in found["gelu"]
+    assert "signal_propagation.py" in found["vanishing_gradients"]
+    for chapter, files in found.items():
+        assert {"__init__.py", "activations.py", "plotting.py"} <= files, chapter
+        assert files < {p.name for p in (REPO / "code" / "gradflow").glob("*.py")}, chapter
+
+
+RECORD_IMPORTS = """
+import json, os, runpy, sys
+import matplotlib
+matplotlib.use("Agg")
+os.chdir(sys.argv[1])
+runpy.run_path(sys.argv[2], run_name="__main__")
+print("LOADED " + json.dumps(sorted(m for m in sys.modules if m.startswith("gradflow"))))
+"""
+
+
+@pytest.mark.build
+def test_every_module_a_chapter_loads_when_run_is_among_its_dependencies(tmp_path):
+    """Run every chapter's code as a script (all at once, one process each) and compare the
+    gradflow modules it really loaded with the static analysis: none may be missing."""
+    driver = tmp_path / "record.py"
+    driver.write_text(RECORD_IMPORTS)
+    jupytext = str(Path(sys.executable).with_name("jupytext"))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "code"), MPLBACKEND="Agg")
+    running = {}
+    for chapter in notebook_chapters(REPO):
+        script = tmp_path / f"{chapter.stem}.py"
+        subprocess.run([jupytext, "--quiet", "--to", "py:percent", "-o", str(script), str(chapter)],
+                       check=True, capture_output=True)
+        running[chapter.stem] = subprocess.Popen(
+            [sys.executable, str(driver), str(REPO / "book"), str(script)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+    expected = book_dependencies()
+    for name, process in running.items():
+        out, err = process.communicate(timeout=900)
+        assert process.returncode == 0, err[-3000:]
+        line = next(line for line in out.splitlines() if line.startswith("LOADED "))
+        loaded = {
+            "__init__.py" if m == "gradflow" else m.removeprefix("gradflow.") + ".py"
+            for m in json.loads(line.removeprefix("LOADED "))
+        }
+        assert loaded, name
+        assert loaded <= expected[name], f"{name} loaded {sorted(loaded - expected[name])}"
+        # and the analysis is not needlessly wide: it names only modules the chapter loads
+        assert expected[name] == loaded, name
+
+
+def test_every_lazy_export_is_defined_by_the_submodule_the_table_names():
+    import gradflow
+
+    for name, module in gradflow._EXPORTS.items():
+        submodule = importlib.import_module(f"gradflow.{module}")
+        assert getattr(gradflow, name) is getattr(submodule, name), name
+    assert set(gradflow.__all__) == set(gradflow._EXPORTS) <= set(dir(gradflow))
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
+        gradflow.NoSuchName  # noqa: B018
