@@ -8,8 +8,8 @@ showing outputs computed by the old code. This extension ties each chapter to th
    import: ``from gradflow import residual``, ``from gradflow.mlp import DeepMLP``, and every
    ``gradflow.NAME`` attribute, resolved through the package's lazy export table (``_EXPORTS`` in
    ``__init__.py``: ``import gradflow`` itself imports no submodule). Then, transitively, what
-   those modules import (relative and absolute imports anywhere in a module, functions
-   included), plus every package ``__init__.py`` on the way.
+   those modules load, found the same way (imports anywhere in a module, functions included,
+   and ``gradflow.NAME`` reads), plus every package ``__init__.py`` on the way.
 2. **Conservative where unsure.** Anything the parse cannot resolve makes a chapter depend on
    *all* of ``code/``: the package name used other than as ``gradflow.NAME`` (``getattr``,
    passing the module around), an unknown name, a dynamic import (``importlib``,
@@ -19,8 +19,8 @@ showing outputs computed by the old code. This extension ties each chapter to th
    the execution cache folder (``chapter-digests.json``), recording the code its cached outputs
    were computed with. At ``env-get-outdated`` every chapter whose digest differs is returned as
    outdated, so Sphinx re-reads it, and its cache record is deleted, so myst-nb executes it. The
-   file is updated only by a build that succeeds, so a failed build never marks stale outputs
-   as current; it lives beside the cache, so a ``jupyter-book clean`` that keeps the cache keeps
+   file is written only by a build that ends without an exception, and the stale records are
+   deleted before anything is read, so no cached output computed with older code survives; it lives beside the cache, so a ``jupyter-book clean`` that keeps the cache keeps
    it too, and deleting the cache deletes it.
 
 With nothing changed, nothing is read again and nothing executes.
@@ -61,7 +61,7 @@ class Package:
 
     root: Path
     files: dict[str, Path]  # dotted module name -> file ("gradflow" -> gradflow/__init__.py)
-    imports: dict[str, set[str] | None]  # module -> modules it imports (None: cannot tell)
+    imports: dict[str, set[str | None]]  # module -> modules it loads (None among them: unknown)
     exports: dict[str, dict[str, str]]  # package -> {public name: submodule}
     defined: dict[str, set[str]]  # module -> names bound at its top level
     other_files: list[Path]  # files that are not Python modules: every chapter depends on them
@@ -92,18 +92,11 @@ class Package:
     def is_package(self, name: str) -> bool:
         return self.files.get(name, Path()).name == "__init__.py"
 
-    def _module_imports(self, name: str, tree: ast.Module) -> set[str | None] | None:
+    def _module_imports(self, name: str, tree: ast.Module) -> set[str | None]:
         base = name if self.is_package(name) else name.rpartition(".")[0]
-        imported: set[str | None] | None = set()
-        lazy_loader = self.exports.get(name) and _lazy_loader_nodes(tree)
-        for node in ast.walk(tree):
-            if lazy_loader and node in lazy_loader:
-                continue  # the export table's own import_module call: resolved through _EXPORTS
-            if _is_dynamic_import(node):
-                return EVERYTHING
-            for module, names in _imports(node, base):
-                imported |= self.resolve_from(module, names)
-        return imported
+        # A package's own lazy loader imports through _EXPORTS, which resolve_attribute reads.
+        loader = _lazy_loader_nodes(tree) if self.exports.get(name) else set()
+        return loaded_modules(tree, self, base, skip=loader)
 
     def resolve_from(self, module: str, names: Iterable[str] = ()) -> set[str]:
         """The modules ``from module import names`` (or ``import module``) loads, if ours."""
@@ -149,10 +142,7 @@ class Package:
             if module in seen:
                 continue
             seen.add(module)
-            imports = self.imports[module]
-            if imports is EVERYTHING:
-                return EVERYTHING
-            todo.extend(imports)
+            todo.extend(self.imports[module])
         return sorted(self.files[m] for m in seen)
 
     def all_files(self) -> list[Path]:
@@ -215,18 +205,23 @@ def _imports(node: ast.AST, base: str) -> list[tuple[str, list[str]]]:
     return [(module, [a.name for a in node.names])]
 
 
-def chapter_modules(cells: Iterable[str], package: Package) -> set[str | None]:
-    """The package modules a chapter's code cells load, ``{None}`` where that is unclear."""
-    try:
-        tree = ast.parse("\n".join(cells))
-    except SyntaxError:  # IPython magics or shell escapes: not plain Python
-        return {EVERYTHING}
+def loaded_modules(
+    tree: ast.AST, package: Package, base: str = "", skip: set[ast.AST] = frozenset()
+) -> set[str | None]:
+    """The package's modules that running ``tree`` can load, ``{None}`` where that is unclear.
+
+    Its import statements (anywhere, functions included; relative ones resolved against the
+    package ``base``), and every ``name.attribute`` read on a name bound to one of the package's
+    packages, whose lazy exports load a submodule on attribute access. Any other use of such a
+    name (``getattr``, passing it around) and any dynamic import make the answer "everything".
+    """
     modules: set[str | None] = set()
     packages: dict[str, str] = {}  # local name -> the package of ours it is bound to
-    for node in ast.walk(tree):
+    nodes = [node for node in ast.walk(tree) if node not in skip]
+    for node in nodes:
         if _is_dynamic_import(node):
             return {EVERYTHING}
-        for module, names in _imports(node, ""):
+        for module, names in _imports(node, base):
             modules |= package.resolve_from(module, names)
             if not package._ours(module):
                 continue
@@ -239,15 +234,23 @@ def chapter_modules(cells: Iterable[str], package: Package) -> set[str | None]:
                     bound, local = f"{module}.{alias.name}", alias.asname or alias.name
                 if package.is_package(bound):
                     packages[local] = bound
-    # A package's lazy names are loaded by attribute access: every use must be "name.attribute".
-    values = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
-    for node in ast.walk(tree):
+    values = {id(node.value) for node in nodes if isinstance(node, ast.Attribute)}
+    for node in nodes:
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if node.value.id in packages:
                 modules |= package.resolve_attribute(packages[node.value.id], node.attr)
         elif isinstance(node, ast.Name) and node.id in packages and id(node) not in values:
             return {EVERYTHING}
     return modules
+
+
+def chapter_modules(cells: Iterable[str], package: Package) -> set[str | None]:
+    """The package modules a chapter's code cells load, ``{None}`` where that is unclear."""
+    try:
+        tree = ast.parse("\n".join(cells))
+    except SyntaxError:  # IPython magics or shell escapes: not plain Python
+        return {EVERYTHING}
+    return loaded_modules(tree, package)
 
 
 def chapter_dependencies(cells: Iterable[str], package: Package) -> list[Path]:

@@ -53,6 +53,8 @@ def package(tmp_path) -> object:
             "pkg/sub/__init__.py": "",
             "pkg/sub/deep.py": "from ..plots import SCALE\n",
             "pkg/dynamic.py": "import importlib\nmod = importlib.import_module('pkg.core')\n",
+            "pkg/report.py": "import pkg\n\ndef report():\n    return pkg.train\n",
+            "pkg/hands_on.py": "import pkg\n\nprint(vars(pkg))\n",
         },
     )
     return deps.Package.scan(root)
@@ -77,6 +79,11 @@ def names(files: list[Path]) -> list[str]:
             ["from pkg.training import train"],
             ["pkg/__init__.py", "pkg/core.py", "pkg/models.py", "pkg/training.py"],
         ),
+        # a module that reads a lazy name of the package loads that name's module when it runs
+        (
+            ["from pkg.report import report"],
+            ["pkg/__init__.py", "pkg/core.py", "pkg/models.py", "pkg/report.py", "pkg/training.py"],
+        ),
         # relative imports two levels up, and every package __init__ on the way
         (
             ["from pkg.sub import deep"],
@@ -89,8 +96,9 @@ def test_a_chapter_depends_on_what_it_imports_and_their_imports(package, cells, 
 
 
 ALL = [
-    "pkg/__init__.py", "pkg/core.py", "pkg/dynamic.py", "pkg/models.py", "pkg/plots.py",
-    "pkg/sub/__init__.py", "pkg/sub/deep.py", "pkg/training.py",
+    "pkg/__init__.py", "pkg/core.py", "pkg/dynamic.py", "pkg/hands_on.py", "pkg/models.py",
+    "pkg/plots.py",
+    "pkg/report.py", "pkg/sub/__init__.py", "pkg/sub/deep.py", "pkg/training.py",
 ]
 
 
@@ -102,6 +110,7 @@ ALL = [
         (["import pkg\npkg.Unknown"], "a name the package neither exports nor defines"),
         (["from pkg import *"], "a star import of a package with lazy exports"),
         (["from pkg import dynamic"], "a module with a dynamic import"),
+        (["from pkg import hands_on"], "a module that uses the package other than as pkg.NAME"),
         (["import importlib\nimportlib.import_module('pkg.core')"], "a dynamic import in a cell"),
         (["%matplotlib inline\nimport pkg"], "a cell that is not plain Python"),
     ],
