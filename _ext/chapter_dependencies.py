@@ -312,6 +312,7 @@ def _outdated(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> li
     app.env.chapter_digests = current  # written to the cache folder once the build succeeds
     stored = _stored(app.config)
     stale = [doc for doc, value in current.items() if stored.get(doc) != value]
+    app.env.stale_chapters = stale
     if stale:
         _forget_cached_outputs(app, [Path(env.doc2path(doc)) for doc in stale])
         logger.info(f"chapter_dependencies: code changed for {', '.join(stale)}")

@@ -12,8 +12,15 @@ Book loads declare nothing, and were read to check that they keep no per-page st
 environment: ``sphinx_multitoc_numbering`` replaces a method that runs in the main process after
 reading; ``sphinx-mathjax-offline`` copies files at ``build-finished``; ``sphinx_jupyterbook_latex``
 only annotates the page being read and touches the environment for LaTeX builders alone (and this
-extension runs the HTML builder in parallel only). They are marked safe here; any other extension
-that declares nothing keeps Sphinx's own fallback: a warning, and a serial read.
+extension runs the HTML builder in parallel only). They are marked safe here. Any other extension
+that declares nothing makes Sphinx warn and read serially, and the warning fails the strict
+build: read that extension, then add it to ``AUDITED_SAFE`` or set ``parallel_chapters: 1``.
+
+Sphinx reads in parallel only when more than five pages are to be read. After an edit under
+``code/`` that re-executes two or more chapters (``chapter_dependencies`` records which), or one
+that changes two or more chapters' sources, this extension asks Sphinx to re-read every page: the
+unchanged ones come from the execution cache in about a second, and the chapters that do execute
+run side by side instead of one after another.
 """
 
 from __future__ import annotations
@@ -36,7 +43,17 @@ def _read_in_parallel(app: Sphinx) -> None:
     app.parallel = jobs
 
 
+def _read_together(app: Sphinx, env, added, changed, removed) -> list[str]:
+    # Runs after chapter_dependencies' handler (priority), which sets these two attributes.
+    notebooks = set(getattr(env, "chapter_digests", {}))
+    rereading = (set(added) | set(changed) | set(getattr(env, "stale_chapters", ()))) & notebooks
+    if app.parallel < 2 or len(rereading) < 2:
+        return []
+    return sorted(env.found_docs - set(added))
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("parallel_chapters", 0, "", int)
     app.connect("builder-inited", _read_in_parallel)
+    app.connect("env-get-outdated", _read_together, priority=600)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -123,7 +123,7 @@ def measure_builds(root: Path, repeats: int) -> dict:
         "chapter_execution_s": {n: median([r.get(n, 0.0) for r in per_chapter_runs]) for n in names},
         "no_change_rebuild_s": median(no_change),
         "prose_edit_rebuild_s": median(prose),
-        "prose_edit_executed": max(prose_executed),
+        "prose_edit_executed": max(len(run) for run in prose_executed),
         "code_edits": code_edits,
         "chapters": len(notebook_chapters(root)),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,6 +80,13 @@ class Build:
             for line in self.log.splitlines()
             if "Executing notebook using" in line
         ]
+
+    @property
+    def read_in_parallel(self) -> bool:
+        """Whether Sphinx read the pages in parallel: it then logs chunks, "[ 33%] a .. b"."""
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", self.log)
+        chunk = r"^reading sources\.\.\. \[\s*\d+%\] \S+ \.\. \S+$"
+        return re.search(chunk, plain, re.MULTILINE) is not None
 
     def page(self, name: str) -> str:
         return (self.html / "book" / f"{name}.html").read_text(encoding="utf-8")

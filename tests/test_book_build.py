@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -76,6 +77,12 @@ def test_shortcut_chapter_has_its_figure(built_book):
     assert image["alt"].startswith("Line chart of mean absolute weight gradient")
     src = (built_book.html / "book" / image["src"]).resolve()
     assert src.is_file() and src.stat().st_size > 1000
+
+
+def test_the_build_executes_chapters_side_by_side(built_book):
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: parallel_chapters reads one page after another, by design")
+    assert built_book.read_in_parallel
 
 
 def test_no_error_output_in_any_page(built_book):
@@ -165,6 +172,8 @@ def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, mon
     source.write_text(edited)
     second = build_book(warm_copy, strict=False)
     assert second.returncode == 0, second.log[-4000:]
+    # several chapters to execute: every page is read again, so that they run side by side
+    assert second.read_in_parallel or (os.cpu_count() or 1) < 2
     chapters = sorted(str(p.relative_to(warm_copy)) for p in notebook_chapters(warm_copy))
     assert sorted(str(Path(line).relative_to(warm_copy)) for line in second.executed) == chapters
 
