@@ -20,8 +20,9 @@ showing outputs computed by the old code. This extension ties each chapter to th
    were computed with. At ``env-get-outdated`` every chapter whose digest differs is returned as
    outdated, so Sphinx re-reads it, and its cache record is deleted, so myst-nb executes it. The
    file is written only by a build that ends without an exception, and the stale records are
-   deleted before anything is read, so no cached output computed with older code survives; it lives beside the cache, so a ``jupyter-book clean`` that keeps the cache keeps
-   it too, and deleting the cache deletes it.
+   deleted before anything is read, so no cached output computed with older code survives. It
+   lives beside the cache, so a ``jupyter-book clean`` that keeps the cache keeps it too, and
+   deleting the cache deletes it.
 
 With nothing changed, nothing is read again and nothing executes.
 """
@@ -102,9 +103,11 @@ class Package:
         """The modules ``from module import names`` (or ``import module``) loads, if ours."""
         if not self._ours(module):
             return set()
-        found = set(self._with_parents(module)) if module in self.files else {EVERYTHING}
+        if module not in self.files:
+            return {EVERYTHING}
+        found = set(self._with_parents(module))
         for n in names:
-            found |= self.resolve_attribute(module, n) if module in self.files else set()
+            found |= self.resolve_attribute(module, n)
         return found
 
     def resolve_attribute(self, module: str, attribute: str) -> set[str]:

@@ -34,15 +34,11 @@ import nbformat
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from conftest import notebook_chapters
+
 RESULTS = REPO / "benchmarks" / "results"
 SLOWEST = 4  # cells listed per chapter
-
-def chapters(root: Path) -> list[Path]:
-    """The executable chapters: MyST markdown files with a code-cell, in table-of-contents order."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import notebook_chapters
-
-    return notebook_chapters(root)
 
 
 def first_line(source: str) -> str:
@@ -95,7 +91,7 @@ def profile(roots: dict[str, Path], repeats: int) -> dict:
     raw = {label: {} for label in roots}
     for _ in range(repeats):
         for label, root in roots.items():
-            for chapter in chapters(root):
+            for chapter in notebook_chapters(root):
                 raw[label].setdefault(chapter.name, []).append(run_chapter(root, chapter))
     return {label: {name: summarise(runs) for name, runs in by_chapter.items()}
             for label, by_chapter in raw.items()}
