@@ -70,19 +70,39 @@ def browser():
 
 @pytest.fixture(scope="module")
 def site(built_book):
-    """The built site served on 127.0.0.1 (a free port), for the duration of this module."""
+    """The built site served on 127.0.0.1 (a free port), for the duration of this module.
+
+    Yields the base URL, the site's folder, and the list of every error the server answered, as
+    ``(status, path)``. The server's own record catches requests a page's listeners may not see:
+    Chromium fetches ``/favicon.ico`` by itself for a page that names no icon, and whether its
+    404 reaches the console before the page counts as loaded is a race.
+    """
+    served_errors: list[tuple[int, str]] = []
     handler = functools.partial(
-        QuietHandler, directory=str(built_book.html)
+        RecordingHandler, directory=str(built_book.html), served_errors=served_errors
     )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", built_book.html
+    yield f"http://127.0.0.1:{server.server_address[1]}/", built_book.html, served_errors
     server.shutdown()
     server.server_close()
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
+class RecordingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files quietly and records every error status it answers."""
+
+    def __init__(self, *args, served_errors: list[tuple[int, str]], **kwargs):
+        self.served_errors = served_errors
+        super().__init__(*args, **kwargs)
+
+    def send_error(self, code, message=None, explain=None):
+        self.served_errors.append((int(code), self.path))
+        try:
+            super().send_error(code, message, explain)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser already moved on: what matters is recorded above
+
     def log_message(self, *args):  # keep the test output clean
         pass
 
@@ -110,7 +130,7 @@ def check_internal_link(href: str, page_url: str, base: str, root: Path) -> str 
 def test_every_page_in_a_real_browser(browser, site):
     from axe_playwright_python.sync_playwright import Axe
 
-    base, root = site
+    base, root, served_errors = site
     pages = pages_of(root)
     assert "book/shortcut_connections.html" in pages
     if SCREENSHOTS.exists():
@@ -122,9 +142,10 @@ def test_every_page_in_a_real_browser(browser, site):
     for name in pages:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
+        errors_before = len(served_errors)
         errors: list[str] = []
-        page.on("console", lambda msg, errors=errors: errors.append(msg.text)
-                if msg.type == "error" else None)
+        page.on("console", lambda msg, errors=errors: errors.append(
+            f"{msg.text} (at {msg.location.get('url') or 'unknown'})") if msg.type == "error" else None)
         page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
         page.on("requestfailed", lambda req, errors=errors: errors.append(
             f"request failed: {req.url}"))
@@ -155,6 +176,10 @@ def test_every_page_in_a_real_browser(browser, site):
             if not href.endswith(f"urlpath=lab/tree/{source}"):
                 found.append(f"launch link {href} does not open {source}")
 
+        # axe-core fetches the stylesheets itself and resolves an @import against the page rather
+        # than the stylesheet (theme.css's "../basic.css" becomes /basic.css): the server's record
+        # is read before axe runs.
+        served_by_page = served_errors[errors_before:]
         results = axe.run(page)
         violations = results.response["violations"]
         axe_report[name] = sorted(f"{v['impact']}: {v['id']}" for v in violations)
@@ -166,6 +191,7 @@ def test_every_page_in_a_real_browser(browser, site):
         shot = SCREENSHOTS / (re.sub(r"[/\\]", "__", name).removesuffix(".html") + ".png")
         page.screenshot(path=str(shot), full_page=True)
         context.close()
+        found += [f"server answered {code} for {path}" for code, path in served_by_page]
         if found:
             problems[name] = found
     (SCREENSHOTS / "axe-report.json").write_text(json.dumps(axe_report, indent=2) + "\n")
@@ -176,7 +202,7 @@ def test_every_page_in_a_real_browser(browser, site):
 
 
 def test_search_finds_gelu(browser, site):
-    base, _ = site
+    base, _, _ = site
     page = browser.new_page()
     page.goto(base + "search.html?q=GELU", wait_until="networkidle")
     page.wait_for_selector("ul.search li", timeout=20_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -48,3 +49,30 @@ def test_hygiene_checks_catch_what_they_look_for():
     assert LOCAL_PATH.search("/home/alice/x") and LOCAL_PATH.search("/tmp/pytest-1/repo")
     assert WARNING.search("/x.py:3: UserWarning: careful")
     assert not WARNING.search("a Warning sign without colon")
+
+
+def test_every_page_names_an_icon_that_exists(built_book):
+    """A page that names no icon makes the browser fetch ``/favicon.ico``, which the site lacks.
+
+    The root ``index.html`` (a redirect to the first chapter) is checked too: once it was a bare
+    ``<meta http-equiv="Refresh">`` and a browser opening the site's address logged a 404.
+    """
+    root_page = built_book.html / "index.html"
+    checked = pages(built_book.html)
+    assert root_page in checked
+    for page in checked:
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        icons = [link["href"] for link in soup.select("link[href]") if "icon" in link.get("rel", [])]
+        assert icons, f"{page.relative_to(built_book.html)} names no icon"
+        for href in icons:
+            if href.startswith("data:image/"):
+                continue
+            assert (page.parent / href).resolve().is_file(), f"{page.name}: icon {href} missing"
+    soup = BeautifulSoup(root_page.read_text(encoding="utf-8"), "html.parser")
+    assert soup.html["lang"] == "en" and soup.title.get_text(strip=True)
+    inlined = soup.select_one('link[rel="icon"]')["href"]
+    expected = base64.b64encode((built_book.root / "book/_static/favicon.svg").read_bytes()).decode()
+    assert inlined == f"data:image/svg+xml;base64,{expected}", "the root page inlines the book's icon"
+    refresh = soup.select_one('meta[http-equiv="Refresh"]')["content"]
+    first_chapter = built_book.html / refresh.split("url=", 1)[1]
+    assert first_chapter.is_file() and soup.select_one("a[href]")["href"] == refresh.split("url=", 1)[1]
