@@ -82,10 +82,7 @@ def root_page(app: Sphinx) -> str:
 def _write_root_page(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.name != "html" or app.config.root_doc == "index":
         return
-    index = Path(app.outdir) / "index.html"
-    page = root_page(app)
-    if not index.exists() or index.read_text(encoding="utf-8") != page:
-        index.write_text(page, encoding="utf-8")
+    (Path(app.outdir) / "index.html").write_text(root_page(app), encoding="utf-8")
 
 
 def setup(app: Sphinx) -> dict:

@@ -51,6 +51,18 @@ def copy_repo(destination: Path) -> Path:
     return destination
 
 
+#: Folders of the built site that hold assets and copies of sources, not pages.
+SITE_ASSET_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
+
+
+def site_pages(html_root: Path) -> list[Path]:
+    """Every HTML page of the built site under ``html_root``, sorted."""
+    return sorted(
+        p for p in html_root.rglob("*.html")
+        if not SITE_ASSET_DIRS.intersection(p.relative_to(html_root).parts)
+    )
+
+
 def load_local_extension(name: str):
     """A module of ``_ext/`` (the book's local Sphinx extensions) imported from its file."""
     spec = importlib.util.spec_from_file_location(name, REPO / "_ext" / f"{name}.py")

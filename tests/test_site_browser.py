@@ -24,7 +24,7 @@ from urllib.parse import unquote, urljoin, urlparse
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import REPO, is_notebook
+from conftest import REPO, is_notebook, site_pages
 
 pytestmark = [pytest.mark.build, pytest.mark.browser]
 
@@ -35,16 +35,11 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = REPO / "_build" / "screenshots"
 BLOCKING_IMPACTS = {"serious", "critical"}
-SKIPPED_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
 
 
 def pages_of(html_root: Path) -> list[str]:
     """Every HTML page of the site, as a path relative to its root."""
-    return sorted(
-        str(p.relative_to(html_root))
-        for p in html_root.rglob("*.html")
-        if not SKIPPED_DIRS.intersection(p.relative_to(html_root).parts)
-    )
+    return [str(p.relative_to(html_root)) for p in site_pages(html_root)]
 
 
 def notebook_source(page: str) -> str | None:

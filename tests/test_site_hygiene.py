@@ -8,24 +8,18 @@ import re
 import pytest
 from bs4 import BeautifulSoup
 
+from conftest import site_pages
+
 pytestmark = pytest.mark.build
 
-SKIPPED_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
 LOCAL_PATH = re.compile(r"(/home/\w|/root/|/tmp/|/private/var/|site-packages|[A-Z]:\\\\Users\\\\)")
 WARNING = re.compile(r"\b\w*Warning\b: |warnings\.warn\(")
 OUTPUT_AREAS = ".cell_output, .output"
 
 
-def pages(html_root):
-    return [
-        p for p in sorted(html_root.rglob("*.html"))
-        if not SKIPPED_DIRS.intersection(p.relative_to(html_root).parts)
-    ]
-
-
 def test_no_local_paths_in_any_page(built_book):
     root_path = str(built_book.root)
-    for page in pages(built_book.html):
+    for page in site_pages(built_book.html):
         html = page.read_text(encoding="utf-8")
         assert root_path not in html, f"{page.name} shows the build folder {root_path}"
         match = LOCAL_PATH.search(html)
@@ -33,7 +27,7 @@ def test_no_local_paths_in_any_page(built_book):
 
 
 def test_no_warnings_stderr_or_tracebacks_in_outputs(built_book):
-    for page in pages(built_book.html):
+    for page in site_pages(built_book.html):
         soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
         assert not soup.select(".stderr, .output.stderr, .cell_output .stderr"), page.name
         assert not soup.select(".output.traceback, .traceback"), page.name
@@ -58,7 +52,7 @@ def test_every_page_names_an_icon_that_exists(built_book):
     ``<meta http-equiv="Refresh">`` and a browser opening the site's address logged a 404.
     """
     root_page = built_book.html / "index.html"
-    checked = pages(built_book.html)
+    checked = site_pages(built_book.html)
     assert root_page in checked
     for page in checked:
         soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
@@ -73,6 +67,5 @@ def test_every_page_names_an_icon_that_exists(built_book):
     inlined = soup.select_one('link[rel="icon"]')["href"]
     expected = base64.b64encode((built_book.root / "book/_static/favicon.svg").read_bytes()).decode()
     assert inlined == f"data:image/svg+xml;base64,{expected}", "the root page inlines the book's icon"
-    refresh = soup.select_one('meta[http-equiv="Refresh"]')["content"]
-    first_chapter = built_book.html / refresh.split("url=", 1)[1]
-    assert first_chapter.is_file() and soup.select_one("a[href]")["href"] == refresh.split("url=", 1)[1]
+    target = soup.select_one('meta[http-equiv="Refresh"]')["content"].split("url=", 1)[1]
+    assert (built_book.html / target).is_file() and soup.select_one("a[href]")["href"] == target

@@ -453,7 +453,9 @@ def identity_decomposition(
 
     states, grads = gradients(model)
     _, plain_grads = gradients(plain)
-    top, plain_top = grads[stop][0], plain_grads[stop][0]
+    top = grads[stop][0]
+    top_norm = top.norm().item()
+    plain_top_norm = plain_grads[stop][0].norm().item()
     eye = torch.eye(top.shape[0], dtype=top.dtype)
     rows = []
     for layer in range(start, stop):
@@ -464,13 +466,12 @@ def identity_decomposition(
         total = grads[layer][0].norm().item()
         rows.append({
             "block": layer + 1,
-            "identity_term": top.norm().item(),
+            "identity_term": top_norm,
             "branch_term": (top @ residual_part).norm().item(),
             "total": total,
-            "total_from_jacobian": (top @ jac).norm().item(),
             "residual_spectral_norm": torch.linalg.matrix_norm(residual_part, 2).item(),
-            "total_over_top": total / top.norm().item(),
-            "plain_total_over_top": plain_grads[layer][0].norm().item() / plain_top.norm().item(),
+            "total_over_top": total / top_norm,
+            "plain_total_over_top": plain_grads[layer][0].norm().item() / plain_top_norm,
         })
     return pd.DataFrame(rows).set_index("block")
 
