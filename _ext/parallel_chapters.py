@@ -21,6 +21,9 @@ Sphinx reads in parallel only when more than five pages are to be read. After an
 that changes two or more chapters' sources, this extension asks Sphinx to re-read every page: the
 unchanged ones come from the execution cache in about a second, and the chapters that do execute
 run side by side instead of one after another.
+
+Every reading process opens the execution cache; ``execution_cache`` (also in ``_ext/``) creates
+it before the readers start and makes their writes take turns.
 """
 
 from __future__ import annotations
