@@ -206,3 +206,109 @@ def test_search_finds_gelu(browser, site):
     assert any("shortcut" in href for href in page.eval_on_selector_all(
         "ul.search li a", "as => as.map(a => a.getAttribute('href'))"))
     page.close()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_every_page_fits_a_phone_screen(browser, site):
+    """At 390 px no page scrolls sideways: wide tables, equations and code scroll in their own
+    boxes. Screenshots land in ``_build/screenshots/phone/``."""
+    base, root, _ = site
+    shots = SCREENSHOTS / "phone"
+    shots.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=PHONE)
+    too_wide = {}
+    for name in pages_of(root):
+        page = context.new_page()
+        page.goto(base + name, wait_until="networkidle")
+        page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > PHONE["width"]:
+            too_wide[name] = width
+        shot = shots / (re.sub(r"[/\\]", "__", name).removesuffix(".html") + ".png")
+        page.screenshot(path=str(shot), full_page=True)
+        page.close()
+    context.close()
+    assert not too_wide, f"pages wider than a {PHONE['width']}-px screen: {too_wide}"
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def target_text(root: Path, href: str, page: str) -> str:
+    """What the reference ``href`` on ``page`` points to, read from the built page itself: a
+    term's definition, a bibliography entry, a figure's caption, a section's title."""
+    path, _, anchor = href.partition("#")
+    target = (root / page).parent / path if path else root / page
+    soup = BeautifulSoup(target.read_text(encoding="utf-8"), "html.parser")
+    element = soup.find(id=anchor)
+    if element.name == "span":  # a label's empty anchor: its section
+        element = element.parent
+    if element.name == "dt":
+        element = element.find_next_sibling("dd")
+    elif "citation" in element.get("class", []):
+        element = element.find("p")  # the entry without its label
+    elif element.name == "figure":
+        element = element.select_one(".caption-text")
+    elif element.name == "section":
+        element = element.find(["h1", "h2", "h3"])
+        element.select_one("a.headerlink").decompose()
+    return words(element.get_text().split("\\(")[0])  # up to the first equation
+
+
+PREVIEWED = {
+    "term": 'article a.reference.internal[href*="glossary.html#term-"]',
+    "citation": 'article a.reference.internal[href*="references.html#"]',
+    "figure": 'article a.reference.internal[href^="#fig-"]',
+    "section": 'article a.reference.internal[href="vanishing_gradients.html#vanishing-gradients"]',
+    "equation": 'article a.reference.internal[href^="#equation-"]',
+}
+
+
+def test_keyboard_focus_previews_terms_citations_figures_and_sections(browser, site):
+    from axe_playwright_python.sync_playwright import Axe
+
+    base, root, _ = site
+    chapter = "book/shortcut_connections.html"
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(base + chapter, wait_until="networkidle")
+    popup = page.locator("#book-preview")
+    for kind, selector in PREVIEWED.items():
+        link = page.locator(selector).first
+        link.focus()
+        popup.wait_for(state="visible", timeout=5_000)
+        assert link.get_attribute("aria-describedby") == "book-preview", kind
+        shown = words(popup.inner_text())
+        if kind == "equation":
+            assert popup.locator("mjx-container").count() == 1, "the equation is typeset"
+            assert words(link.inner_text()) in shown, shown
+        else:
+            expected = target_text(root, link.get_attribute("href"), chapter)
+            assert expected and expected[:60] in shown, f"{kind}: {expected[:60]!r} not in {shown!r}"
+        if kind == "figure":
+            assert popup.locator("img").evaluate("i => i.complete && i.naturalWidth > 0")
+        if kind == "term":  # with a preview open, the page still has no serious accessibility issue
+            violations = Axe().run(page).response["violations"]
+            blocking = [v["id"] for v in violations if v["impact"] in BLOCKING_IMPACTS]
+            assert not blocking, blocking
+        page.keyboard.press("Escape")
+        popup.wait_for(state="hidden", timeout=5_000)
+        assert link.get_attribute("aria-describedby") is None
+    page.close()
+
+
+def test_a_first_tap_previews_and_a_second_follows_the_link(browser, site):
+    base, _, _ = site
+    context = browser.new_context(viewport=PHONE, has_touch=True)
+    page = context.new_page()
+    page.goto(base + "book/shortcut_connections.html", wait_until="networkidle")
+    link = page.locator(PREVIEWED["term"]).first
+    href = link.get_attribute("href")
+    link.tap()
+    page.locator("#book-preview").wait_for(state="visible", timeout=5_000)
+    assert page.url.endswith("book/shortcut_connections.html"), "the first tap stays on the page"
+    link.tap()
+    page.wait_for_url(f"**/book/{href}", timeout=10_000)
+    context.close()

@@ -69,3 +69,41 @@ def test_every_page_names_an_icon_that_exists(built_book):
     assert inlined == f"data:image/svg+xml;base64,{expected}", "the root page inlines the book's icon"
     target = soup.select_one('meta[http-equiv="Refresh"]')["content"].split("url=", 1)[1]
     assert (built_book.html / target).is_file() and soup.select_one("a[href]")["href"] == target
+
+
+def test_tables_have_header_text_and_scroll_in_a_named_box(built_book):
+    """No header cell is empty (screen readers announce it as blank), and every table of
+    results sits in a box that scrolls on its own and is named, so no page pans sideways."""
+    tables = 0
+    for page in site_pages(built_book.html):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        article = soup.select_one("article")
+        if article is None:
+            continue
+        for th in article.select("th"):
+            assert th.get_text(strip=True), f"{page.name}: an empty header cell in {th.parent}"
+        for table in article.select("table.dataframe"):
+            tables += 1
+            box = table.find_parent("div", class_="book-table")
+            assert box is not None, f"{page.name}: a table outside a scroll box"
+            assert box["role"] == "region" and box["aria-label"].strip(), page.name
+    assert tables >= 20, f"only {tables} tables found: did the chapters stop showing them?"
+
+
+def test_previews_cover_every_term_and_reference_of_the_site(built_book):
+    """Every glossary term and bibliography entry has a preview, and the previews' data is
+    served from the site itself (no page loads a script from another host)."""
+    data = (built_book.html / "_static" / "previews-data.js").read_text(encoding="utf-8")
+    glossary = BeautifulSoup((built_book.html / "book/glossary.html").read_text(), "html.parser")
+    references = BeautifulSoup((built_book.html / "book/references.html").read_text(), "html.parser")
+    terms = [dt["id"] for dt in glossary.select("dl.glossary > dt[id]")]
+    entries = [div["id"] for div in references.select("div.citation[id]")]
+    assert terms and entries
+    for anchor in terms:
+        assert f'"book/glossary.html#{anchor}"' in data, anchor
+    for anchor in entries:
+        assert f'"book/references.html#{anchor}"' in data, anchor
+    for page in site_pages(built_book.html):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        remote = [s["src"] for s in soup.select("script[src]") if "//" in s["src"]]
+        assert not remote, f"{page.name} loads scripts from elsewhere: {remote}"

@@ -41,11 +41,15 @@ STYLE = {
 
 
 def use_book_style(figure_format: str = "svg") -> None:
-    """Apply the book's matplotlib style and, inside IPython, show figures as ``figure_format``.
+    """Apply the book's matplotlib style and, inside IPython, show figures as ``figure_format``
+    and DataFrames as the book's tables (:func:`gradflow.tables.use_book_tables`).
 
     SVG output carries no creation date, so a rebuilt figure is byte-identical to the last one.
     """
+    from .tables import use_book_tables
+
     mpl.rcParams.update(STYLE)
+    use_book_tables()
     try:
         from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
