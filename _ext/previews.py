@@ -15,7 +15,8 @@ and first paragraph). They are written, keyed by ``page.html#id`` and sorted, to
 is fetched from anywhere, and the same sources give byte-identical files.
 
 ``_ext/static/book.css`` holds the popup's style and the rules that keep wide content (tables,
-equations, long inline code) inside the width of a phone's screen.
+equations, long inline code) inside the width of a phone's screen; ``scroll-boxes.js`` makes a box
+that does scroll sideways focusable from the keyboard and names it for screen readers.
 """
 
 from __future__ import annotations
@@ -147,5 +148,6 @@ def setup(app: Sphinx) -> dict:
     app.add_css_file("book.css")
     app.add_js_file(DATA_FILE, loading_method="defer")
     app.add_js_file("previews.js", loading_method="defer")
+    app.add_js_file("scroll-boxes.js", loading_method="defer")
     app.connect("build-finished", _write_data)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

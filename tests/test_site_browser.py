@@ -23,6 +23,7 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 from bs4 import BeautifulSoup
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from conftest import REPO, is_notebook, site_pages
 
@@ -209,16 +210,25 @@ def test_search_finds_gelu(browser, site):
 
 
 PHONE = {"width": 390, "height": 844}
+#: The page's boxes that scroll sideways but are not focusable or have no accessible name.
+UNREACHABLE_BOXES = """[...document.querySelectorAll('.bd-article *')].filter(e => {
+  const style = getComputedStyle(e);
+  return ['auto', 'scroll'].includes(style.overflowX) && e.scrollWidth > e.clientWidth + 1
+    && (e.tabIndex < 0 || !(e.getAttribute('aria-label') || e.getAttribute('aria-labelledby')));
+}).map(e => e.tagName + '.' + e.className)"""
 
 
 def test_every_page_fits_a_phone_screen(browser, site):
     """At 390 px no page scrolls sideways: wide tables, equations and code scroll in their own
-    boxes. Screenshots land in ``_build/screenshots/phone/``."""
+    boxes, which the keyboard reaches and screen readers can name, and axe finds nothing serious.
+    Screenshots land in ``_build/screenshots/phone/``."""
     base, root, _ = site
     shots = SCREENSHOTS / "phone"
     shots.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport=PHONE)
-    too_wide = {}
+    from axe_playwright_python.sync_playwright import Axe
+
+    too_wide, unreachable, axe_findings = {}, {}, {}
     for name in pages_of(root):
         page = context.new_page()
         page.goto(base + name, wait_until="networkidle")
@@ -226,11 +236,21 @@ def test_every_page_fits_a_phone_screen(browser, site):
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             too_wide[name] = width
+        try:  # every box that scrolls sideways can be reached by keyboard, and has a name
+            page.wait_for_function(UNREACHABLE_BOXES + ".length === 0", timeout=5_000)
+        except PlaywrightTimeout:
+            unreachable[name] = page.evaluate(UNREACHABLE_BOXES)
+        violations = Axe().run(page).response["violations"]
+        blocking = [v["id"] for v in violations if v["impact"] in BLOCKING_IMPACTS]
+        if blocking:
+            axe_findings[name] = blocking
         shot = shots / (re.sub(r"[/\\]", "__", name).removesuffix(".html") + ".png")
         page.screenshot(path=str(shot), full_page=True)
         page.close()
     context.close()
     assert not too_wide, f"pages wider than a {PHONE['width']}-px screen: {too_wide}"
+    assert not unreachable, f"boxes that scroll but cannot be focused or have no name: {unreachable}"
+    assert not axe_findings, f"serious or critical axe findings at phone width: {axe_findings}"
 
 
 def words(text: str) -> str:
