@@ -34,6 +34,7 @@ _EXPORTS = {
     "train_depth_comparison": "residual",
     "with_projections": "residual",
     "predict_layers": "signal_propagation",
+    "Table": "tables",
 }
 
 __all__ = [*_EXPORTS]  # noqa: PLE0604 (the keys of _EXPORTS, all strings)

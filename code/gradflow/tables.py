@@ -87,6 +87,9 @@ class Table:
     def _repr_html_(self) -> str:
         return table_html(self.frame, self.caption, self.formats)
 
+    def __repr__(self) -> str:  # plain-text renderings: the caption, then pandas' own text
+        return f"{self.caption}\n{self.frame!r}" if self.caption else repr(self.frame)
+
 
 def use_book_tables() -> None:
     """Inside IPython, show every DataFrame with :func:`table_html`; elsewhere do nothing."""
