@@ -1,0 +1,190 @@
+"""Many independent MLPs at once: one weight drawer, one batched forward pass, one module.
+
+Measuring a thousand seeds, or training a dozen networks, one ``DeepMLP`` at a time spends most of
+its time in Python. Here the networks ("members") are stacked along a first dimension and every
+layer is one batched matrix product (``torch.baddbmm``). Member m is exactly the network
+``DeepMLP(widths, ..., seed=seeds[m])`` would build: ``draw_stacked_weights`` draws its weights
+with the same generator calls in the same order, and ``stacked_forward`` computes the same layers.
+Gradients come from autograd through ``stacked_forward``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+from .. import checks
+from ..activations import check_activation, fast_fn
+from .mlp import DeepMLP, check_init, initialise_linear_, make_generator
+
+
+def draw_stacked_weights(
+    widths: Sequence[int],
+    seeds: Sequence[int],
+    init: str = "default",
+    gain: float = 1.0,
+    bias_init: str | float | None = None,
+    *,
+    n_layers: int | None = None,
+    then: Callable[[int, torch.Generator], None] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Every seed's weights and biases, stacked along a first "member" dimension.
+
+    Member s holds exactly the weights of ``DeepMLP(widths, init=init, gain=gain,
+    bias_init=bias_init, seed=seeds[s])``: a generator seeded with the seed draws each layer's W,
+    then b, with PyTorch's own init functions, in float32. For ``init="default"`` that is also what
+    ``torch.manual_seed(seed)`` followed by ``ExampleDeepNeuralNetwork(widths, ...)`` draws
+    (``nn.Linear``'s reset order).
+
+    ``n_layers`` keeps only the first layers (the others are still drawn, so that the generator
+    is left where the whole network leaves it); ``then(s, generator)`` is called after member s's
+    weights, to draw more from the same generator (inputs, readouts).
+
+    Returns ``(weights, biases)``: per layer, tensors of shape ``(S, out, in)`` and ``(S, out)``
+    in ``dtype``.
+    """
+    widths = checks.widths(widths)
+    seeds = checks.seeds(seeds)
+    init = check_init(init)
+    depth = len(widths) - 1
+    n_layers = depth if n_layers is None else n_layers
+    if not 1 <= n_layers <= depth:
+        raise ValueError(f"n_layers must be between 1 and the depth {depth}, got {n_layers!r}")
+    shapes = list(pairwise(widths))
+    weights = [torch.empty(len(seeds), n_out, n_in) for n_in, n_out in shapes[:n_layers]]
+    biases = [torch.empty(len(seeds), n_out) for _, n_out in shapes[:n_layers]]
+    for s, seed in enumerate(seeds):
+        generator = make_generator(seed)
+        for layer, (n_in, n_out) in enumerate(shapes):
+            if layer < n_layers:
+                w, b = weights[layer][s], biases[layer][s]
+            else:   # a layer nobody reads: drawn all the same, to keep the generator's order
+                w, b = torch.empty(n_out, n_in), torch.empty(n_out)
+            initialise_linear_(w, b, init, gain, bias_init, generator)
+        if then is not None:
+            then(s, generator)
+    return [w.to(dtype) for w in weights], [b.to(dtype) for b in biases]
+
+
+def stacked_forward(
+    x: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    biases: Sequence[torch.Tensor],
+    shortcut: torch.Tensor | float,
+    *,
+    activation: str = "gelu_tanh",
+    final_activation: bool = True,
+    shortcut_scale: float = 1.0,
+    batch_norm: bool = False,
+    eps: float = 1e-5,
+    return_states: bool = False,
+    return_preacts: bool = False,
+) -> torch.Tensor | list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Forward pass of M independent MLPs: ``x`` of shape ``(M, B, in)`` to ``(M, B, out)``.
+
+    Layer l of member m computes a = W_l[m] h + b_l[m]; with ``batch_norm``, a is then
+    batch-normalised over the B rows (training-mode BatchNorm without affine parameters, Ioffe &
+    Szegedy 2015) in every layer but the last. Then h' = phi(a) (the last layer skips phi unless
+    ``final_activation``), and h' += shortcut_scale * h where the width is unchanged and
+    ``shortcut[m]`` is 1: the seed's rule, with ``shortcut`` a float tensor of shape ``(M,)`` (or
+    one number for every member).
+
+    With ``return_states`` the list [x, h_1, ..., h_L] is returned instead (each a tensor of shape
+    ``(M, B, width)`` in the autograd graph, so ``torch.autograd.grad`` can differentiate with
+    respect to it); with ``return_preacts`` too, ``(states, [a_1, ..., a_L])``.
+    """
+    check_activation(activation)
+    fn = fast_fn(activation)
+    gate = torch.as_tensor(shortcut, dtype=x.dtype).reshape(-1, 1, 1)
+    # Internally the layout is (M, features, B): a = W h + b is then one baddbmm without
+    # transposes, and BatchNorm (each feature normalised over the B rows, per member) is
+    # instance_norm on a contiguous tensor, one fused op.
+    h = x.transpose(1, 2)
+    states, preacts = [x], []
+    n_layers = len(weights)
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        a = torch.baddbmm(b.unsqueeze(2), w, h)
+        last = i == n_layers - 1
+        if batch_norm and not last:
+            a = nn.functional.instance_norm(a, eps=eps)
+        if return_preacts:
+            preacts.append(a.transpose(1, 2))
+        out = fn(a) if (final_activation or not last) else a
+        if w.shape[1] == w.shape[2]:
+            skip = gate * h if shortcut_scale == 1.0 else (shortcut_scale * gate) * h
+            h = skip + out
+        else:
+            h = out
+        # The next layer reads the state through a view, so each state is in the graph.
+        states.append(h.transpose(1, 2))
+        h = states[-1].transpose(1, 2)
+    if return_preacts:
+        return states, preacts
+    return states if return_states else states[-1]
+
+
+class StackedMLP(nn.Module):
+    """M independent MLPs trained as one module. Without ``batch_norm``, member m is
+    ``DeepMLP(widths, activation=..., init=..., shortcut=shortcut[m], final_activation=...,
+    seed=seeds[m])``; with it, every hidden layer also batch-normalises its pre-activation
+    (``stacked_forward``), as the plain and residual networks of He et al. (2015) do.
+
+    The members do not interact: the loss is the sum of the members' losses, and Adam's update
+    is elementwise, so each member trains exactly as it would alone.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        seeds: Sequence[int],
+        shortcut: Sequence[bool],
+        *,
+        batch_norm: bool = False,
+        activation: str = "gelu_tanh",
+        init: str = "default",
+        final_activation: bool = False,
+    ):
+        super().__init__()
+        self.widths = checks.widths(widths)
+        seeds = [int(s) for s in seeds]
+        if not seeds or len(seeds) != len(shortcut):
+            raise ValueError(
+                f"seeds and shortcut need one entry per member, got lengths {len(seeds)} and "
+                f"{len(shortcut)}"
+            )
+        self.activation = check_activation(activation)
+        self.init = check_init(init)
+        self.final_activation = bool(final_activation)
+        self.batch_norm = bool(batch_norm)
+        self.seeds = seeds
+        unique = sorted(set(seeds))
+        weights, biases = draw_stacked_weights(self.widths, unique, init)
+        index = torch.tensor([unique.index(s) for s in seeds])
+        self.weights = nn.ParameterList([nn.Parameter(w[index].clone()) for w in weights])
+        self.biases = nn.ParameterList([nn.Parameter(b[index].clone()) for b in biases])
+        self.register_buffer("shortcut", torch.tensor([float(bool(s)) for s in shortcut]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` of shape ``(B, in)`` (shared by all members) or ``(M, B, in)``."""
+        if x.dim() == 2:
+            x = x.expand(len(self.seeds), *x.shape)
+        return stacked_forward(x, list(self.weights), list(self.biases), self.shortcut,
+                               activation=self.activation, final_activation=self.final_activation,
+                               batch_norm=self.batch_norm)
+
+    def member(self, m: int) -> DeepMLP:
+        """Member ``m`` as a stand-alone ``DeepMLP`` with its current weights (no BatchNorm)."""
+        if self.batch_norm:
+            raise ValueError("this stack uses BatchNorm, which DeepMLP does not have")
+        model = DeepMLP(self.widths, activation=self.activation, init=self.init,
+                        shortcut=bool(self.shortcut[m]), final_activation=self.final_activation,
+                        seed=self.seeds[m])
+        with torch.no_grad():
+            for block, w, b in zip(model.blocks, self.weights, self.biases):
+                block.linear.weight.copy_(w[m])
+                block.linear.bias.copy_(b[m])
+        return model
