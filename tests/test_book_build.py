@@ -14,7 +14,8 @@ from bs4 import BeautifulSoup
 
 import gradflow
 from conftest import REPO, build_book, copy_repo, load_local_extension, notebook_chapters
-from gradflow import activations, experiments
+from gradflow import activations
+from gradflow import tutorial as experiments
 
 pytestmark = pytest.mark.build
 chapter_dependencies = load_local_extension("chapter_dependencies")

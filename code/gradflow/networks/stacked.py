@@ -5,20 +5,26 @@ its time in Python. Here the networks ("members") are stacked along a first dime
 layer is one batched matrix product (``torch.baddbmm``). Member m is exactly the network
 ``DeepMLP(widths, ..., seed=seeds[m])`` would build: ``draw_stacked_weights`` draws its weights
 with the same generator calls in the same order, and ``stacked_forward`` computes the same layers.
-Gradients come from autograd through ``stacked_forward``.
+Gradients come from autograd through ``stacked_forward``; ``batched_profiles`` takes the
+per-layer gradient statistics of ``gradflow.probes`` for every member at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from itertools import pairwise
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from .. import checks
 from ..activations import check_activation, fast_fn
 from .mlp import DeepMLP, check_init, initialise_linear_, make_generator
+
+LOSSES = ("readout", "mse")
 
 
 def draw_stacked_weights(
@@ -188,3 +194,118 @@ class StackedMLP(nn.Module):
                 block.linear.weight.copy_(w[m])
                 block.linear.bias.copy_(b[m])
         return model
+
+
+# --- Per-layer gradient statistics of many seeds at once -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=2)
+def _draw(
+    widths: tuple[int, ...], init: str, bias_init: str | float | None, seeds: tuple[int, ...],
+    n_batch: int, draw_inputs: bool, readout_depths: tuple[int, ...], n_layers: int,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor | None, dict]:
+    """Every seed's parameters (float32, gain 1), then its inputs and readouts from the same
+    generator. Cached: a sweep over activations and gains reuses the draws (do not modify them)."""
+    n_seeds = len(seeds)
+    x = torch.empty(n_seeds, n_batch, widths[0]) if draw_inputs else None
+    readouts = {d: torch.empty(n_seeds, n_batch, widths[d]) for d in readout_depths}
+
+    def inputs_and_readouts(s: int, generator: torch.Generator) -> None:
+        if x is not None:
+            x[s] = torch.randn(n_batch, widths[0], generator=generator)
+        for d in readout_depths:
+            readouts[d][s] = torch.randn(n_batch, widths[d], generator=generator)
+
+    weights, biases = draw_stacked_weights(widths, seeds, init, 1.0, bias_init,
+                                           n_layers=n_layers, then=inputs_and_readouts)
+    return weights, biases, x, readouts
+
+
+def batched_profiles(
+    widths: Sequence[int],
+    activation: str,
+    init: str,
+    seeds: Sequence[int],
+    *,
+    gain: float = 1.0,
+    bias_init: str | float | None = None,
+    batch: int = 8,
+    inputs: torch.Tensor | None = None,
+    loss: str = "readout",
+    probe_depths: Sequence[int] | None = None,
+    weight_stats: bool = True,
+    shortcut: bool = False,
+    shortcut_scale: float = 1.0,
+    dtype: torch.dtype = torch.float64,
+) -> pd.DataFrame:
+    """``gradflow.probes.gradient_profile`` for many seeds at once, on the batched networks above.
+
+    For seed s the network is exactly ``DeepMLP(widths, activation=..., init=..., gain=...,
+    bias_init=..., shortcut=..., shortcut_scale=..., seed=s)`` with its default float32
+    parameters, converted to ``dtype`` (float64) for the computation: a generator seeded with s
+    draws each layer's W then b, then (unless ``inputs`` is given, shared by all seeds) the inputs
+    ``randn(batch, widths[0])``, then one readout ``randn(batch, widths[D])`` per probe depth D in
+    increasing order, all in float32. Identity shortcuts only (where widths agree). So seed 123
+    on the seed notebook's widths is the seed notebook's network.
+
+    ``probe_depths`` (default: the full depth) measures several depths in one forward pass: the
+    first D layers of the network are a D-layer network, so a backward pass that starts at layer
+    D (with its own readout, or the MSE gradient of h_D) gives that network's profile.
+
+    Returns a tidy DataFrame with one row per (seed, depth, layer <= depth) and the columns of
+    ``gradient_profile`` (``weight_grad_mean_abs`` is NaN when ``weight_stats`` is False).
+    """
+    check_activation(activation)
+    init = check_init(init)
+    widths = checks.widths(checks.positive_ints("widths", widths))
+    seeds = checks.seeds(seeds)
+    checks.one_of("loss", loss, LOSSES, what="loss")
+    depth = len(widths) - 1
+    probes = sorted(set(checks.positive_ints("probe_depths", probe_depths or [depth])))
+    if probes[-1] > depth:
+        raise ValueError(f"probe depths must be <= the depth {depth}, got {probes}")
+    if inputs is not None and (inputs.dim() != 2 or inputs.shape[1] != widths[0]):
+        raise ValueError(f"inputs must have shape (batch, {widths[0]}), got {tuple(inputs.shape)}")
+    n_batch = batch if inputs is None else inputs.shape[0]
+    n_layers, n_seeds = probes[-1], len(seeds)
+    w32, b32, x32, readouts = _draw(
+        tuple(widths), init, bias_init, tuple(seeds), n_batch, inputs is None,
+        tuple(probes) if loss == "readout" else (), n_layers,
+    )
+    # as DeepMLP: the float32 draw times gain, in float32, then converted
+    weights = [(w if gain == 1.0 else w * gain).to(dtype) for w in w32]
+    weights = [w.requires_grad_(weight_stats) for w in weights]
+    biases = [b.to(dtype) for b in b32]
+    x = x32.to(dtype) if inputs is None else inputs.to(dtype).expand(n_seeds, *inputs.shape)
+    x = x.detach().clone().requires_grad_(True)   # the graph the backward passes start from
+    states, preacts = stacked_forward(
+        x, weights, biases, float(shortcut), activation=activation,
+        shortcut_scale=shortcut_scale, return_preacts=True,
+    )
+    frames = []
+    for d in probes:
+        if loss == "readout":
+            top = readouts[d].to(dtype)
+        else:   # MSE against zeros: d mean(h^2) / dh = 2 h / numel
+            top = 2.0 * states[d].detach() / (n_batch * widths[d])
+        wanted = states[1:d + 1] + (weights[:d] if weight_stats else [])
+        grads = torch.autograd.grad(states[d], wanted, top, retain_graph=True)
+        signal = torch.stack([g.double().pow(2).sum(dim=(1, 2)).sqrt() for g in grads[:d]], 1)
+        if weight_stats:
+            wgrad = torch.stack([g.double().abs().mean(dim=(1, 2)) for g in grads[d:]], 1)
+        else:
+            wgrad = torch.full_like(signal, float("nan"))
+        with torch.no_grad():
+            q = torch.stack([a.double().pow(2).mean(dim=(1, 2)) for a in preacts[:d]], 1)
+            m = torch.stack([o.double().pow(2).mean(dim=(1, 2)) for o in states[1:d + 1]], 1)
+        frames.append(pd.DataFrame({
+            "seed": np.repeat(seeds, d),
+            "depth": d,
+            "layer": np.tile(np.arange(1, d + 1), n_seeds),
+            "width": np.tile(np.asarray(widths[1:d + 1]), n_seeds),
+            "weight_grad_mean_abs": wgrad.numpy().ravel(),
+            "signal_norm": signal.numpy().ravel(),
+            "preact_second_moment": q.numpy().ravel(),
+            "output_second_moment": m.numpy().ravel(),
+        }))
+    return pd.concat(frames, ignore_index=True)

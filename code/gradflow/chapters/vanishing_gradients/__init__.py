@@ -2,7 +2,8 @@
 (``book/vanishing_gradients.md``), in ``experiments``; its figures are in ``figures``. The
 gradient probes the chapter uses on single networks are ``gradflow.probes``'s, named here too."""
 
-from ...probes import batched_profiles, gradient_profile
+from ...networks.stacked import batched_profiles
+from ...probes import gradient_profile
 from .experiments import (
     ACTIVATIONS,
     depth_gain_grid,

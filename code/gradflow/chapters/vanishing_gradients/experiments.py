@@ -1,7 +1,7 @@
 """The experiments of the chapter "Vanishing and exploding gradients" (``book/vanishing_gradients.md``).
 
 Sweeps of deep MLPs over depth, activation, initialisation and gain, measured many seeds at a
-time (``gradflow.probes.batched_profiles``) and set beside the mean-field predictions of
+time (``gradflow.networks.stacked.batched_profiles``) and set beside the mean-field predictions of
 ``gradflow.signal_propagation``. Every function returns a tidy pandas DataFrame and never prints;
 ``figures.py`` beside this module draws them.
 """
@@ -17,7 +17,8 @@ from torch import nn
 
 from ... import checks
 from ...networks.mlp import check_activation, check_init
-from ...probes import batched_profiles, block_states, seed_loss
+from ...networks.stacked import batched_profiles
+from ...probes import block_states, seed_loss
 from ...signal_propagation import mean_backward_factor, predict_layers, small_signal_factor
 
 #: The activations the chapter sweeps (every one of the registry but GELU's sigmoid form).
