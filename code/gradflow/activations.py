@@ -1,4 +1,5 @@
-"""GELU, the Gaussian Error Linear Unit, in its exact form and its two approximations.
+"""Every activation of the book, defined once: GELU in its exact form and its two approximations,
+and the registry (``REGISTRY``) that maps each activation's name to its function and derivative.
 
 Hendrycks & Gimpel (2016), "Gaussian Error Linear Units (GELUs)", arXiv:1606.08415, section 2:
 
@@ -13,6 +14,14 @@ Besides the values, the module gives the closed-form first and second derivative
 (``gelu_derivative``, ``gelu_second_derivative``) and of the Swish family x * sigmoid(beta x), of
 which SiLU (beta = 1) and the sigmoid approximation (beta = 1.702) are members. All functions are
 elementwise, accept float32 and float64 tensors of any shape and return the input's dtype.
+
+The registry ``REGISTRY`` (names in ``NAMES``: sigmoid, tanh, relu, gelu, gelu_tanh,
+gelu_sigmoid, silu) gives, per activation, the torch function the networks compute, its
+closed-form derivative, the same pair in float64 numpy (for the mean-field quadrature of
+``gradflow.signal_propagation``) and the names the book shows (``title``, ``label``,
+``formula``). ``DeepMLP``, the batched networks, the mean-field predictions and the chapters all
+read from it, and the constants below are the only place the numbers 0.044715, 1.702 and
+sqrt(2/pi) are written: change one here and every result that uses it changes.
 """
 
 from __future__ import annotations

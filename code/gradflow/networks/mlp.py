@@ -134,7 +134,7 @@ def make_generator(seed: int | torch.Generator) -> torch.Generator:
     """A CPU ``torch.Generator``: ``seed`` itself, or a new one seeded with the int ``seed``."""
     if isinstance(seed, torch.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, int):   # a Generator is taken as it is
         raise TypeError(f"seed must be an int or a torch.Generator, got {seed!r}")
     return torch.Generator().manual_seed(seed)
 

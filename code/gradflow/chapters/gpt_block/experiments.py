@@ -39,8 +39,7 @@ def _check_placements(placements: Iterable[str]) -> list[str]:
 def probe_batch(config: GPTConfig, batch_size: int = PROBE_BATCH, seed: int = 0
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random token ids ``(batch_size, block_size)`` and random next-token targets of that shape."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    checks.positive_int("batch_size", batch_size)
     generator = torch.Generator().manual_seed(int(seed))
     shape = (batch_size, config.block_size)
     idx = torch.randint(0, config.vocab_size, shape, generator=generator)
@@ -245,12 +244,9 @@ class SequenceTask:
     n_symbols: int = 10
 
     def __post_init__(self) -> None:
-        if self.kind not in TASKS:
-            raise ValueError(f"kind must be one of {TASKS}, got {self.kind!r}")
+        checks.one_of("kind", self.kind, TASKS)
         for name in ("n_items", "n_symbols"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            checks.positive_int(name, getattr(self, name))
 
     @property
     def vocab_size(self) -> int:
@@ -331,8 +327,7 @@ def train_sequence_task(
     is also a test-loss curve. Returns a :class:`TrainingRun`.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int(name, value)
     if not 0 < lr < math.inf:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if config.vocab_size < task.vocab_size or config.block_size < task.block_size:

@@ -13,6 +13,7 @@ import torch
 from ... import checks
 from ...networks.mlp import DeepMLP, make_generator
 from ...networks.stacked import draw_stacked_weights, stacked_forward
+from ...probes import block_states, seed_loss
 from ...tutorial import (
     SEED,
     SEED_ACTIVATION,
@@ -57,10 +58,8 @@ def identity_decomposition(
 
     def gradients(net: DeepMLP) -> tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]:
         """The states x_0 .. x_L of ``net`` and dL/dx for each, for the seed's loss."""
-        states = [x.double().requires_grad_(True)]
-        for block in net.blocks:
-            states.append(block(states[-1]))
-        return states, torch.autograd.grad(states[-1].pow(2).mean(), states)
+        states = block_states(net, x.double())
+        return states, torch.autograd.grad(seed_loss(states[-1]), states)
 
     def run(h: torch.Tensor, first: int) -> torch.Tensor:
         for block in model.blocks[first:stop]:
@@ -121,8 +120,7 @@ def lambda_scaling(
     batch = checks.positive_int("batch", batch)
     seeds = checks.seeds(seeds)
     for lam in lambdas:
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam > 0:
-            raise ValueError(f"every lambda must be a positive number, got {lam!r}")
+        checks.positive_number("every lambda", lam)
     inputs, readouts = [], []
     for seed in seeds:
         generator = make_generator(seed + 10_000)
@@ -139,7 +137,7 @@ def lambda_scaling(
             start = x.clone().requires_grad_(True)
             states = stacked_forward(start, weights, biases, gate, activation=activation,
                                      shortcut_scale=float(lam), return_states=True)
-            grads = torch.autograd.grad((readout * states[-1]).sum(), states)
+            grads = torch.autograd.grad(seed_loss(states[-1], readout=readout), states)
             norms = torch.stack([g.norm(dim=(1, 2)) for g in grads], dim=1)   # (S, L + 1)
             for s, seed in enumerate(seeds):
                 for layer in range(depth + 1):

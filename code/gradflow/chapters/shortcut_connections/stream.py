@@ -14,6 +14,7 @@ from torch import nn
 from ... import checks
 from ...activations import check_activation, spec
 from ...networks.mlp import DeepMLP, make_generator
+from ...probes import seed_loss
 from ...tutorial import SEED, SEED_ACTIVATION, SEED_LAYER_SIZES, check_layer_sizes, default_input
 
 NORMS = ("none", "pre_ln")
@@ -110,7 +111,7 @@ def residual_stream_growth(
                 readout = torch.randn(batch, width, generator=generator, dtype=torch.float64)
                 x.requires_grad_(True)
                 states = stack.hidden_states(x)
-                grads = torch.autograd.grad((readout * states[-1]).sum(), states)
+                grads = torch.autograd.grad(seed_loss(states[-1], readout=readout), states)
                 for layer, (h, g) in enumerate(zip(states, grads)):
                     rows.append({"norm": norm, "scaling": scaling, "seed": seed, "layer": layer,
                                  "variance": h.detach().var().item(),
@@ -141,7 +142,7 @@ def rezero_(model: DeepMLP) -> DeepMLP:
     learnable branch scale alpha = 0, so h = S(x) + alpha * F(x) starts as h = S(x).
 
     Blocks without a shortcut keep their branch (alpha = 0 there would cut the network).
-    Uses ``Block.branch_scale``, the extension point ``gradflow.mlp`` provides. Returns ``model``.
+    Uses ``Block.branch_scale``, the extension point ``gradflow.networks.mlp`` provides. Returns ``model``.
     """
     if not isinstance(model, DeepMLP):
         raise TypeError(f"rezero_ needs a gradflow.DeepMLP, got {type(model).__name__}")
@@ -165,7 +166,7 @@ def rezero_gradients(
     sizes = check_layer_sizes(list(layer_sizes))
     x = default_input(x, sizes[0])
     model = rezero_(DeepMLP(sizes, activation=SEED_ACTIVATION, shortcut=True, seed=seed))
-    loss = nn.functional.mse_loss(model(x), torch.zeros(x.shape[0], sizes[-1]))
+    loss = seed_loss(model(x))
     alphas = {i: b.branch_scale for i, b in enumerate(model.blocks)
               if isinstance(b.branch_scale, nn.Parameter)}
     weights = [b.linear.weight for b in model.blocks]

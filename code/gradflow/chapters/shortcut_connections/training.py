@@ -120,8 +120,7 @@ def train_depth_comparison(
     seeds = checks.seeds(seeds)
     steps = checks.positive_int("steps", steps)
     width = checks.positive_int("width", width)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    checks.positive_number("lr", lr)
     task = make_regression_task() if task is None else task
     start = time.perf_counter()
     curves, initial = [], []
