@@ -244,3 +244,18 @@ def test_every_lazy_export_is_defined_by_the_submodule_the_table_names():
     assert set(gradflow.__all__) == set(gradflow._EXPORTS) <= set(dir(gradflow))
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
         gradflow.NoSuchName  # noqa: B018
+
+
+def test_lazy_exports_into_subpackages_resolve_to_their_modules_only():
+    package = deps.Package.scan(REPO / "code")
+
+    def files(cell: str) -> set[str]:
+        return {p.relative_to(REPO / "code" / "gradflow").as_posix()
+                for p in deps.chapter_dependencies([cell], package)}
+
+    gpt = files("import gradflow\ngradflow.GPT")
+    assert {"__init__.py", "networks/__init__.py", "networks/gpt.py", "activations.py"} <= gpt
+    assert not any(f.startswith("chapters/") for f in gpt)
+    sweep = files("from gradflow import gradient_sweep")
+    assert "chapters/vanishing_gradients/experiments.py" in sweep
+    assert not any(f.startswith(("chapters/gelu/", "chapters/gpt_block/")) for f in sweep)
