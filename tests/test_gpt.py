@@ -15,17 +15,11 @@ from torch.nn import functional as F
 import gradflow
 from gradflow.networks.gpt import GPT, CausalSelfAttention, FeedForward, GPTConfig, parameter_count
 
+# Small tensors: one CPU thread is fast, and gives the same reductions on every run.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SMALL = GPTConfig(vocab_size=13, block_size=9, n_layer=3, n_head=2, n_embd=16)
 VARIANTS = [(p, s) for p in ("pre", "post") for s in (True, False)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One CPU thread: faster on a small shared machine, and the same reductions every run."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def tokens(config, batch=4, seed=0):

@@ -13,14 +13,8 @@ from test_gpt import SMALL, count_by_hand
 from gradflow.chapters import gpt_block as ge
 from gradflow.networks.gpt import GPT, GPTConfig, parameter_count
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One CPU thread: faster on a small shared machine, and the same reductions every run."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Small tensors: one CPU thread is fast, and gives the same reductions on every run.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("config", [
@@ -47,7 +41,6 @@ def test_without_shortcuts_all_positions_collapse_to_one_vector(gradients_6_and_
         ["placement", "shortcuts"])["token_diversity"].last()
     assert (last.xs(False, level="shortcuts") < 1e-3).all()
     assert (last.xs(True, level="shortcuts") > 0.5).all()
-
 
 
 def test_without_shortcuts_attention_gradients_fall_over_1000_fold_from_6_to_24_blocks(

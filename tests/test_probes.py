@@ -14,14 +14,8 @@ from gradflow import probes as gs
 from gradflow.networks.mlp import DeepMLP
 from seed_reference import LAYER_SIZES, SAMPLE_INPUT, SEED, ExampleDeepNeuralNetwork, seed_gradients
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batched products: one thread is fast and deterministic on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Small tensors: one CPU thread is fast, and gives the same reductions on every run.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_model(use_shortcut=True, sizes=(3, 3, 3, 1), seed=0):

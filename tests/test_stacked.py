@@ -15,21 +15,15 @@ from gradflow.networks import stacked
 from gradflow.networks.mlp import DeepMLP
 from seed_reference import LAYER_SIZES, SAMPLE_INPUT, SEED, ExampleDeepNeuralNetwork, seed_gradients
 
+# Small tensors: one CPU thread is fast, and gives the same reductions on every run.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def seed_network(sizes, seed, use_shortcut):
     """The seed notebook's network (any widths) after ``torch.manual_seed(seed)``; on the seed's
     widths ``tests/test_tutorial.py`` checks it against the seed's own code."""
     torch.manual_seed(seed)
     return gradflow.ExampleDeepNeuralNetwork(list(sizes), use_shortcut=use_shortcut)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batched products: one thread is fast and deterministic on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model_and_draws(depth, width, batch, seed, **kwargs):

@@ -16,14 +16,8 @@ from gradflow.chapters.vanishing_gradients import ACTIVATIONS as ACTIVATION_NAME
 from gradflow.networks.mlp import DeepMLP
 from seed_reference import LAYER_SIZES, SAMPLE_INPUT, SEED, ExampleDeepNeuralNetwork, seed_gradients
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batched products: one thread is fast and deterministic on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Small tensors: one CPU thread is fast, and gives the same reductions on every run.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_float64_statistics_stay_positive_where_a_float32_norm_underflows_to_zero():
