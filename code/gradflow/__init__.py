@@ -9,9 +9,9 @@ checks; ``book``, the chapters' shared helpers). ``tutorial`` reproduces the tut
 starts from. Each chapter's experiments and figures are in ``chapters/<chapter file name>/``.
 
 The top-level names are loaded lazily (PEP 562): ``import gradflow`` imports no submodule, and
-``gradflow.GPT`` imports ``gradflow.networks.gpt`` on first use. So a chapter loads exactly the modules it
-names, and the book's build can tell from a chapter's imports which edits under ``code/`` must
-re-execute it (``_ext/chapter_dependencies.py`` reads ``_EXPORTS`` below for that).
+``gradflow.GPT`` imports ``gradflow.networks.gpt`` on first use. So a chapter loads exactly the
+modules it names, and the book's build can tell from a chapter's imports which edits under
+``code/`` must re-execute it (``_ext/chapter_dependencies.py`` reads ``_EXPORTS`` below for that).
 """
 
 #: Each public top-level name and the submodule that defines it.

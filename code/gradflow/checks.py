@@ -14,7 +14,7 @@ def _is_int(value: object) -> bool:
 
 
 def positive_int(name: str, value: object) -> int:
-    """``value`` if it is an int >= 1, else ``ValueError("<name> must be a positive integer, ...")``."""
+    """``value`` if it is an int >= 1, else a ValueError "<name> must be a positive integer, ..."."""
     if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)

@@ -196,7 +196,7 @@ class StackedMLP(nn.Module):
         return model
 
 
-# --- Per-layer gradient statistics of many seeds at once -------------------------------------------------------------------------
+# --- Per-layer gradient statistics of many seeds at once ------------------------------------------
 
 
 @lru_cache(maxsize=2)

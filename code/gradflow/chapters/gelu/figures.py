@@ -31,7 +31,8 @@ FORM_COLOURS = {"tanh": PALETTE["orange"], "sigmoid": PALETTE["purple"],
 #: At most about this many points per line, so that the SVG figures stay small.
 MAX_POINTS = 2000
 #: The forms' names in the error figure: the GELU forms by their approximation, SiLU by name.
-FORM_NAMES = {"tanh": "tanh approximation", "sigmoid": _LABELS["gelu_sigmoid"], "silu": _LABELS["silu"]}
+FORM_NAMES = {"tanh": "tanh approximation", "sigmoid": _LABELS["gelu_sigmoid"],
+              "silu": _LABELS["silu"]}
 
 
 def _style(name: str) -> dict:
@@ -57,7 +58,8 @@ def plot_activation_values(curves: ActivationCurves, minimum: Extremum) -> Figur
     full.set_ylim(-1.2, 3.0)
     full.set_title("values")
     zoom_frame = curves.values.loc[-3.5:1.0]
-    _plot_curves(zoom, zoom_frame, [n for n in names if n not in (_LABELS["tanh"], _LABELS["sigmoid"])])
+    saturating = (_LABELS["tanh"], _LABELS["sigmoid"])
+    _plot_curves(zoom, zoom_frame, [n for n in names if n not in saturating])
     zoom.plot([minimum.x], [minimum.value], "o", color=PALETTE["blue"], markersize=6,
               label="GELU's minimum")
     zoom.set_ylim(-0.32, 0.6)

@@ -142,7 +142,8 @@ def rezero_(model: DeepMLP) -> DeepMLP:
     learnable branch scale alpha = 0, so h = S(x) + alpha * F(x) starts as h = S(x).
 
     Blocks without a shortcut keep their branch (alpha = 0 there would cut the network).
-    Uses ``Block.branch_scale``, the extension point ``gradflow.networks.mlp`` provides. Returns ``model``.
+    Uses ``Block.branch_scale``, the extension point ``gradflow.networks.mlp`` provides.
+    Returns ``model``.
     """
     if not isinstance(model, DeepMLP):
         raise TypeError(f"rezero_ needs a gradflow.DeepMLP, got {type(model).__name__}")

@@ -1,4 +1,5 @@
-"""The experiments of the chapter "Vanishing and exploding gradients" (``book/vanishing_gradients.md``).
+"""The experiments of the chapter "Vanishing and exploding gradients"
+(``book/vanishing_gradients.md``).
 
 Sweeps of deep MLPs over depth, activation, initialisation and gain, measured many seeds at a
 time (``gradflow.networks.stacked.batched_profiles``) and set beside the mean-field predictions of
