@@ -5,9 +5,9 @@ a page only when its own source changes, so on their own an edit under ``code/``
 showing outputs computed by the old code. This extension ties each chapter to the code it runs:
 
 1. **What a chapter runs.** Its code cells are parsed (``ast``) for the package's modules they
-   import: ``from gradflow import residual``, ``from gradflow.mlp import DeepMLP``, and every
-   ``gradflow.NAME`` attribute, resolved through the package's lazy export table (``_EXPORTS`` in
-   ``__init__.py``: ``import gradflow`` itself imports no submodule). Then, transitively, what
+   import: ``from gradflow.chapters import gpt_block``, ``from gradflow.networks.mlp import
+   DeepMLP``, and every ``gradflow.NAME`` attribute, resolved through the package's lazy export
+   table (``_EXPORTS`` in ``__init__.py``: ``import gradflow`` itself imports no submodule). Then, transitively, what
    those modules load, found the same way (imports anywhere in a module, functions included,
    and ``gradflow.NAME`` reads), plus every package ``__init__.py`` on the way.
 2. **Conservative where unsure.** Anything the parse cannot resolve makes a chapter depend on

@@ -46,8 +46,9 @@ from conftest import build_book, copy_repo, load_local_extension, notebook_chapt
 chapter_dependencies = load_local_extension("chapter_dependencies")
 
 RESULTS = REPO / "benchmarks" / "results"
-#: Modules the benchmark edits: one every chapter imports, one only the GPT chapter imports.
-CODE_EDITS = ("plotting.py", "gpt_plots.py")
+#: Modules the benchmark edits (paths under code/gradflow): one every chapter imports, and the GPT
+#: chapter's experiment module, which only that chapter imports.
+CODE_EDITS = ("plotting.py", "chapters/gpt_block/experiments.py")
 EXECUTED = re.compile(r"(\S+\.md): Executed notebook in ([0-9.]+) seconds")
 
 

@@ -126,3 +126,15 @@ def built_book(tmp_path_factory) -> Build:
     build = build_book(root)
     assert build.returncode == 0, f"strict build failed:\n{build.log[-8000:]}"
     return build
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One CPU thread for a test module: small batched products are fast on one, and a shared machine's
+    second thread mostly waits; the previous setting is restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -247,3 +248,54 @@ def test_gelu_preserves_shape_and_dtype():
         for fn in (act.gelu, act.gelu_derivative, act.gelu_second_derivative, act.gelu_gate):
             y = fn(x, form)
             assert y.shape == x.shape and y.dtype == x.dtype
+
+
+# --- The registry ------------------------------------------------------------------------------
+
+
+def test_the_registry_holds_every_activation_of_the_book_once():
+    assert act.NAMES == ("sigmoid", "tanh", "relu", "gelu", "gelu_tanh", "gelu_sigmoid", "silu")
+    assert [s.name for s in act.REGISTRY.values()] == list(act.NAMES)
+    titles = [s.title for s in act.REGISTRY.values()]
+    assert len(set(titles)) == len(titles)
+
+
+@pytest.mark.parametrize("name", act.NAMES)
+def test_each_closed_form_derivative_is_autograd_of_the_function(name):
+    spec = act.REGISTRY[name]
+    x = torch.linspace(-8, 8, 3201, dtype=torch.float64)
+    expected = act.autograd_derivative(name, x)
+    torch.testing.assert_close(spec.derivative(x), expected, rtol=1e-12, atol=1e-13)
+    # and the autograd helper is torch's own backward pass through the function
+    leaf = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(spec.fn(leaf).sum(), leaf)
+    assert torch.equal(expected, grad)
+
+
+@pytest.mark.parametrize("name", act.NAMES)
+def test_each_numpy_form_is_its_torch_twin(name):
+    spec = act.REGISTRY[name]
+    x = torch.linspace(-12, 12, 4801, dtype=torch.float64)
+    grid = x.numpy()
+    np.testing.assert_allclose(spec.np_fn(grid), spec.fn(x).numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(spec.np_derivative(grid), spec.derivative(x).numpy(),
+                               rtol=1e-10, atol=1e-14)
+
+
+def test_the_gelu_forms_of_the_registry_are_gelus_approximate_argument():
+    x = torch.linspace(-5, 5, 101, dtype=torch.float64)
+    for approximate, name in act.GELU_FORMS.items():
+        assert torch.equal(act.REGISTRY[name].fn(x), act.gelu(x, approximate))
+
+
+def test_the_fused_tanh_kernel_is_used_only_while_it_computes_our_formula(monkeypatch):
+    x = torch.linspace(-4, 4, 9, dtype=torch.float64)
+    fused = act.fast_fn("gelu_tanh")
+    torch.testing.assert_close(fused(x), act.gelu_tanh(x), rtol=0, atol=1e-15)
+    monkeypatch.setattr(act, "TANH_CUBIC_COEFFICIENT", 0.1)
+    assert torch.equal(act.fast_fn("gelu_tanh")(x), act.gelu_tanh(x))
+
+
+def test_unknown_activation_names_the_bad_value_and_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown activation 'swish'; valid activations are 'sigmoid'"):
+        act.spec("swish")

@@ -14,7 +14,8 @@ from bs4 import BeautifulSoup
 
 import gradflow
 from conftest import REPO, build_book, copy_repo, load_local_extension, notebook_chapters
-from gradflow import activations, experiments
+from gradflow import activations
+from gradflow import tutorial as experiments
 
 pytestmark = pytest.mark.build
 chapter_dependencies = load_local_extension("chapter_dependencies")
@@ -192,11 +193,12 @@ def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, mon
 
 
 def test_editing_one_chapters_module_re_executes_that_chapter_only(warm_copy):
-    """gpt_plots.py is imported by the GPT chapter alone: only that chapter runs again. A build
-    that fails on the edit records nothing, so the next build still runs the chapter."""
+    """The GPT chapter's experiment module is imported by that chapter alone: only that chapter
+    runs again. A build that fails on the edit records nothing, so the next build still runs the
+    chapter."""
     digests = warm_copy / "_build" / ".jupyter_cache" / chapter_dependencies.DIGESTS
     recorded = digests.read_text()
-    source = warm_copy / "code" / "gradflow" / "gpt_plots.py"
+    source = warm_copy / "code" / "gradflow" / "chapters" / "gpt_block" / "experiments.py"
     original = source.read_text()
 
     source.write_text(original + "\nraise RuntimeError('a broken edit')\n")

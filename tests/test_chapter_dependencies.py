@@ -171,15 +171,29 @@ def test_the_package_top_level_imports_no_submodule():
 
 def test_each_chapter_depends_on_its_own_modules_and_not_on_the_others():
     found = book_dependencies()
-    assert "gpt.py" in found["gpt_block"] and "residual.py" not in found["gpt_block"]
-    assert "residual.py" in found["shortcut_connections"] and "gpt.py" not in found[
-        "shortcut_connections"
-    ]
-    assert "gelu_analysis.py" in found["gelu"] and "mlp.py" not in found["gelu"]
-    assert "signal_propagation.py" in found["vanishing_gradients"]
+    package = REPO / "code" / "gradflow"
+    every_file = {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
     for chapter, files in found.items():
-        assert {"__init__.py", "activations.py", "plotting.py"} <= files, chapter
-        assert files < {p.name for p in (REPO / "code" / "gradflow").glob("*.py")}, chapter
+        own = f"chapters/{chapter}/"
+        assert own + "__init__.py" in files and own + "figures.py" in files, chapter
+        others = {f for f in files if f.startswith("chapters/") and f != "chapters/__init__.py"
+                  and not f.startswith(own)}
+        assert not others, f"{chapter} depends on another chapter's modules {sorted(others)}"
+        assert {"__init__.py", "activations.py", "plotting.py", "book.py"} <= files, chapter
+        assert files < every_file, chapter
+    assert "networks/gpt.py" in found["gpt_block"]
+    assert "networks/gpt.py" not in found["shortcut_connections"]
+    assert "networks/mlp.py" not in found["gelu"] and "networks/stacked.py" not in found["gelu"]
+    assert "signal_propagation.py" in found["vanishing_gradients"]
+    assert "signal_propagation.py" not in found["shortcut_connections"]
+
+
+def module_file(module: str) -> str:
+    """``gradflow.chapters.gelu`` -> ``chapters/gelu/__init__.py``, relative to code/gradflow."""
+    relative = module.removeprefix("gradflow").lstrip(".").replace(".", "/")
+    if not relative or (REPO / "code" / "gradflow" / relative).is_dir():
+        return f"{relative}/__init__.py".lstrip("/")
+    return f"{relative}.py"
 
 
 RECORD_IMPORTS = """
@@ -214,10 +228,7 @@ def test_every_module_a_chapter_loads_when_run_is_among_its_dependencies(tmp_pat
         out, err = process.communicate(timeout=900)
         assert process.returncode == 0, err[-3000:]
         line = next(line for line in out.splitlines() if line.startswith("LOADED "))
-        loaded = {
-            "__init__.py" if m == "gradflow" else m.removeprefix("gradflow.") + ".py"
-            for m in json.loads(line.removeprefix("LOADED "))
-        }
+        loaded = {module_file(m) for m in json.loads(line.removeprefix("LOADED "))}
         assert loaded, name
         assert loaded <= expected[name], f"{name} loaded {sorted(loaded - expected[name])}"
         # and the analysis is not needlessly wide: it names only modules the chapter loads
@@ -233,3 +244,18 @@ def test_every_lazy_export_is_defined_by_the_submodule_the_table_names():
     assert set(gradflow.__all__) == set(gradflow._EXPORTS) <= set(dir(gradflow))
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
         gradflow.NoSuchName  # noqa: B018
+
+
+def test_lazy_exports_into_subpackages_resolve_to_their_modules_only():
+    package = deps.Package.scan(REPO / "code")
+
+    def files(cell: str) -> set[str]:
+        return {p.relative_to(REPO / "code" / "gradflow").as_posix()
+                for p in deps.chapter_dependencies([cell], package)}
+
+    gpt = files("import gradflow\ngradflow.GPT")
+    assert {"__init__.py", "networks/__init__.py", "networks/gpt.py", "activations.py"} <= gpt
+    assert not any(f.startswith("chapters/") for f in gpt)
+    sweep = files("from gradflow import gradient_sweep")
+    assert "chapters/vanishing_gradients/experiments.py" in sweep
+    assert not any(f.startswith(("chapters/gelu/", "chapters/gpt_block/")) for f in sweep)

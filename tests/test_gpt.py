@@ -1,13 +1,11 @@
-"""The small GPT of gradflow.gpt and the chapter's experiments on it.
+"""The small GPT of gradflow.networks.gpt (the GPT chapter's experiments: test_gpt_block.py).
 
 References are independent of the code under test: PyTorch's own scaled_dot_product_attention and
 tanh GELU, a parameter count written out layer by layer, brute-force enumeration, and the model
 run on a truncated sequence.
 """
 
-import itertools
 import math
-from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -15,20 +13,13 @@ import torch
 from torch.nn import functional as F
 
 import gradflow
-from gradflow import gpt_experiments as ge
-from gradflow.gpt import GPT, CausalSelfAttention, FeedForward, GPTConfig, parameter_count
+from gradflow.networks.gpt import GPT, CausalSelfAttention, FeedForward, GPTConfig, parameter_count
+
+# Small tensors: one CPU thread is fast, and gives the same reductions on every run.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SMALL = GPTConfig(vocab_size=13, block_size=9, n_layer=3, n_head=2, n_embd=16)
 VARIANTS = [(p, s) for p in ("pre", "post") for s in (True, False)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One CPU thread: faster on a small shared machine, and the same reductions every run."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def tokens(config, batch=4, seed=0):
@@ -143,20 +134,6 @@ def count_by_hand(c: GPTConfig) -> int:
     return c.vocab_size * d + c.block_size * d + c.n_layer * block + final
 
 
-@pytest.mark.parametrize("config", [
-    SMALL,
-    replace(SMALL, ln_placement="post"),
-    GPTConfig(),
-    GPTConfig(vocab_size=50, block_size=32, n_layer=2, n_head=8, n_embd=48, ln_placement="post"),
-    ge.TRAIN_CONFIG,
-])
-def test_parameter_count_matches_the_closed_form(config):
-    model = GPT(config)
-    counted = sum(p.numel() for p in model.parameters())
-    assert counted == count_by_hand(config) == parameter_count(config)
-    assert model.lm_head.weight is model.wte.weight
-
-
 def test_shapes_of_logits_loss_and_hidden_states():
     model = GPT(SMALL)
     idx = tokens(SMALL, batch=5)[:, :6]
@@ -217,89 +194,8 @@ def test_initialisation_depends_on_the_seed_only():
 
 # --- Gradients and the residual stream at initialisation -----------------------------------
 
-@pytest.fixture(scope="module")
-def gradients_6_and_24():
-    return ge.gradient_norms_by_depth(depths=(6, 24), seed=0)
-
-
-def test_without_shortcuts_attention_gradients_fall_over_1000_fold_from_6_to_24_blocks(
-        gradients_6_and_24):
-    attenuation = ge.depth_attenuation(gradients_6_and_24, "attn_qk")
-    assert (attenuation["without shortcuts"] < 1e-3).all()
-
-
-def test_with_pre_ln_shortcuts_attention_gradients_stay_within_tenfold(gradients_6_and_24):
-    attenuation = ge.depth_attenuation(gradients_6_and_24, "attn_qk")
-    assert 0.1 < attenuation.loc["pre", "with shortcuts"] < 10
-
-
-def test_without_shortcuts_feed_forward_gradients_do_not_vanish(gradients_6_and_24):
-    """The chapter's correction: LayerNorm keeps these at scale; what collapses is the input."""
-    attenuation = ge.depth_attenuation(gradients_6_and_24, "ffn_w2")
-    assert (attenuation > 0.1).all().all()
-
-
-def test_without_shortcuts_all_positions_collapse_to_one_vector(gradients_6_and_24):
-    last = gradients_6_and_24[gradients_6_and_24.n_layer == 24].groupby(
-        ["placement", "shortcuts"])["token_diversity"].last()
-    assert (last.xs(False, level="shortcuts") < 1e-3).all()
-    assert (last.xs(True, level="shortcuts") > 0.5).all()
-
-
-def test_token_diversity_is_zero_for_identical_rows_and_matches_its_definition():
-    row = torch.randn(1, 1, 6, dtype=torch.float64)
-    assert ge.token_diversity(row.expand(2, 5, 6)) == 0.0
-    x = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])  # mean row (0.5, 0.5); residual norm 1, norm sqrt 2
-    assert ge.token_diversity(x) == pytest.approx(1 / math.sqrt(2), rel=1e-12)
-
-
-def test_pre_ln_last_layer_gradient_shrinks_with_depth_and_post_ln_does_not():
-    scaling = ge.last_layer_gradient_scaling(depths=(2, 8, 32), seeds=(0,))
-    exponents = ge.fit_depth_exponents(scaling).set_index("placement")["exponent"]
-    assert -0.75 < exponents["pre"] < -0.25
-    assert abs(exponents["post"]) < 0.15
-
-
-def test_scaled_init_keeps_the_residual_stream_variance_from_growing_with_depth():
-    variance = ge.residual_stream_variance(n_layer=16, seeds=(0,))
-    growth = variance.groupby("scaled_init")["variance"].agg(lambda v: v.iloc[-1] / v.iloc[0])
-    assert growth[False] > 8
-    assert growth[True] < 2
-
 
 # --- The task and the training run ----------------------------------------------------------
-
-@pytest.mark.parametrize(("n_items", "n_symbols"), [(3, 4), (5, 10)])
-def test_position_only_baseline_matches_brute_force_enumeration(n_items, n_symbols):
-    task = ge.SequenceTask("sort", n_items, n_symbols)
-    total = n_symbols ** n_items
-    counts = [Counter() for _ in range(n_items)]
-    for digits in itertools.product(range(n_symbols), repeat=n_items):
-        for j, b in enumerate(sorted(digits)):
-            counts[j][b] += 1
-    entropies = [-sum(c / total * math.log(c / total) for c in cj.values()) for cj in counts]
-    baselines = task.input_blind_losses()
-    assert baselines["position only"] == pytest.approx(sum(entropies) / n_items, rel=1e-12)
-    assert baselines["same at every position"] == pytest.approx(math.log(n_symbols), rel=1e-15)
-
-
-def test_sorting_task_batches_are_sorted_copies_scored_only_on_the_output():
-    task = ge.SequenceTask()
-    idx, targets = task.sample(64, torch.Generator().manual_seed(0))
-    k = task.n_items
-    assert idx.shape == targets.shape == (64, 2 * k)
-    assert (idx[:, k] == task.n_symbols).all()
-    assert (targets[:, :k] == -1).all()
-    assert torch.equal(targets[:, k:], torch.sort(idx[:, :k], dim=1).values)
-    assert torch.equal(idx[:, k + 1:], targets[:, k:-1])
-
-
-def test_training_with_shortcuts_gets_below_the_position_only_baseline_in_120_steps():
-    """The chapter's run (same function, seed, data and learning rate) on half its budget."""
-    run = ge.train_sequence_task(ge.TRAIN_CONFIG, steps=120, batch_size=32, lr=1e-3, seed=0)
-    final = sum(run.losses[-10:]) / 10
-    assert final < 1.2  # below the position-only baseline of about 1.80, and ln 10 = 2.30
-    assert run.losses[0] > 2.0  # it started from chance
 
 
 # --- Errors at the boundary -----------------------------------------------------------------
@@ -338,19 +234,6 @@ def test_bad_inputs_raise_clear_errors():
         model(torch.zeros(1, 3))
     with pytest.raises(ValueError, match="targets must have the shape of idx"):
         model(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))
-
-
-def test_bad_experiment_arguments_raise_clear_errors():
-    with pytest.raises(ValueError, match="kind must be one of"):
-        ge.SequenceTask(kind="reverse")
-    with pytest.raises(ValueError, match="the task needs vocab_size >= 11"):
-        ge.train_sequence_task(replace(ge.TRAIN_CONFIG, vocab_size=5), steps=1)
-    with pytest.raises(ValueError, match="placements must be a non-empty list"):
-        ge.gradient_norms_by_depth(depths=(2,), placements=("middle",))
-    with pytest.raises(ValueError, match="depths must be a non-empty list"):
-        ge.gradient_norms_by_depth(depths=(0,))
-    with pytest.raises(ValueError, match="steps must be a positive integer"):
-        ge.train_sequence_task(steps=0)
 
 
 def test_public_names_are_exported():

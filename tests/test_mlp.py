@@ -1,4 +1,4 @@
-"""gradflow.mlp.DeepMLP: initialisation by name against the papers' formulas and PyTorch itself,
+"""gradflow.networks.mlp.DeepMLP: initialisation by name against the papers' formulas and PyTorch itself,
 activations against torch built-ins, shortcuts against hand computation, and clear errors."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradflow.mlp import ACTIVATION_NAMES, DeepMLP
+from gradflow.networks.mlp import ACTIVATION_NAMES, DeepMLP
 from seed_reference import LAYER_SIZES, SAMPLE_INPUT, SEED, ExampleDeepNeuralNetwork
 
 # Var(W) as the papers state it: Glorot & Bengio 2010 Eq. 1 (U(+-1/sqrt(n)), PyTorch's default)
@@ -104,6 +104,8 @@ TORCH_ACTIVATIONS = {
     "gelu": nn.GELU(),
     "gelu_tanh": nn.GELU(approximate="tanh"),
     "silu": nn.SiLU(),
+    # PyTorch has no x·σ(1.702x): written out from Hendrycks & Gimpel (2016), section 2.
+    "gelu_sigmoid": lambda x: x * torch.sigmoid(1.702 * x),
 }
 
 

@@ -11,7 +11,8 @@ import torch
 from scipy import integrate
 
 from gradflow import signal_propagation as sp
-from gradflow.mlp import ACTIVATION_NAMES, ACTIVATIONS
+from gradflow.activations import REGISTRY
+from gradflow.networks.mlp import ACTIVATION_NAMES
 
 VARIANCES = [1e-6, 0.3, 2.0, 2.5, 30.0, 400.0]  # both sides of the switch at q = 2
 
@@ -61,7 +62,7 @@ def _quad_reference(f, q):
 @pytest.mark.parametrize("name", ACTIVATION_NAMES)
 @pytest.mark.parametrize("q", VARIANCES)
 def test_quadrature_agrees_with_scipy_adaptive_quadrature(name, q):
-    phi, dphi = sp.PHI[name], sp.PHI_PRIME[name]
+    phi, dphi = sp.phi(name), sp.phi_prime(name)
     assert sp.second_moment(name, q) == pytest.approx(
         _quad_reference(lambda u: phi(u) ** 2, q), rel=1e-8, abs=1e-300)
     assert sp.derivative_second_moment(name, q) == pytest.approx(
@@ -78,8 +79,8 @@ def normal_samples():
 def test_quadrature_agrees_with_a_large_seeded_monte_carlo_estimate(name, q, normal_samples):
     a = math.sqrt(q) * normal_samples
     for samples, value in [
-        (sp.PHI[name](a) ** 2, sp.second_moment(name, q)),
-        (sp.PHI_PRIME[name](a) ** 2, sp.derivative_second_moment(name, q)),
+        (sp.phi(name)(a) ** 2, sp.second_moment(name, q)),
+        (sp.phi_prime(name)(a) ** 2, sp.derivative_second_moment(name, q)),
     ]:
         standard_error = samples.std() / math.sqrt(samples.size)
         assert abs(samples.mean() - value) < 5 * standard_error
@@ -88,11 +89,11 @@ def test_quadrature_agrees_with_a_large_seeded_monte_carlo_estimate(name, q, nor
 @pytest.mark.parametrize("name", ACTIVATION_NAMES)
 def test_numpy_activations_and_derivatives_match_torch_autograd(name):
     x = torch.linspace(-12, 12, 4001, dtype=torch.float64, requires_grad=True)
-    y = ACTIVATIONS[name](x)
+    y = REGISTRY[name].fn(x)
     (dy,) = torch.autograd.grad(y.sum(), x)
     grid = x.detach().numpy()
-    np.testing.assert_allclose(sp.PHI[name](grid), y.detach().numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(sp.PHI_PRIME[name](grid), dy.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(sp.phi(name)(grid), y.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sp.phi_prime(name)(grid), dy.numpy(), rtol=1e-10, atol=1e-14)
 
 
 def test_variance_map_in_closed_form_for_relu_and_in_the_linear_limit_for_tanh():

@@ -2,8 +2,14 @@
 
 The package behind the executable book. Chapters, tests and readers' notebooks import these names.
 
+Layout: the reusable parts are named by concept (``activations``, the registry of every activation;
+``networks`` (``mlp``, ``stacked``, ``gpt``); ``signal_propagation``, the mean-field theory;
+``probes``, per-layer gradient measurements; ``plotting``, the figures' style; ``checks``, argument
+checks; ``book``, the chapters' shared helpers). ``tutorial`` reproduces the tutorial the book
+starts from. Each chapter's experiments and figures are in ``chapters/<chapter file name>/``.
+
 The top-level names are loaded lazily (PEP 562): ``import gradflow`` imports no submodule, and
-``gradflow.GPT`` imports ``gradflow.gpt`` on first use. So a chapter loads exactly the modules it
+``gradflow.GPT`` imports ``gradflow.networks.gpt`` on first use. So a chapter loads exactly the modules it
 names, and the book's build can tell from a chapter's imports which edits under ``code/`` must
 re-execute it (``_ext/chapter_dependencies.py`` reads ``_EXPORTS`` below for that).
 """
@@ -15,24 +21,25 @@ _EXPORTS = {
     "gelu_derivative": "activations",
     "gelu_gate": "activations",
     "gelu_second_derivative": "activations",
-    "ShortcutComparison": "experiments",
-    "compare_shortcuts": "experiments",
-    "format_gradient": "experiments",
-    "approximation_error": "gelu_analysis",
-    "monte_carlo_gelu": "gelu_analysis",
-    "shape_facts": "gelu_analysis",
-    "GPT": "gpt",
-    "GPTConfig": "gpt",
-    "parameter_count": "gpt",
-    "gradient_profile": "gradient_stats",
-    "gradient_sweep": "gradient_stats",
-    "layer_gradient_means": "gradients",
-    "DeepMLP": "mlp",
-    "ExampleDeepNeuralNetwork": "models",
-    "many_seed_comparison": "residual",
-    "path_length_distribution": "residual",
-    "train_depth_comparison": "residual",
-    "with_projections": "residual",
+    "ShortcutComparison": "tutorial",
+    "compare_shortcuts": "tutorial",
+    "format_gradient": "tutorial",
+    "ExampleDeepNeuralNetwork": "tutorial",
+    "approximation_error": "chapters.gelu",
+    "monte_carlo_gelu": "chapters.gelu",
+    "shape_facts": "chapters.gelu",
+    "GPT": "networks.gpt",
+    "GPTConfig": "networks.gpt",
+    "parameter_count": "networks.gpt",
+    "DeepMLP": "networks.mlp",
+    "StackedMLP": "networks.stacked",
+    "gradient_profile": "probes",
+    "layer_gradient_means": "probes",
+    "gradient_sweep": "chapters.vanishing_gradients",
+    "many_seed_comparison": "chapters.shortcut_connections",
+    "path_length_distribution": "chapters.shortcut_connections",
+    "train_depth_comparison": "chapters.shortcut_connections",
+    "with_projections": "chapters.shortcut_connections",
     "predict_layers": "signal_propagation",
     "Table": "tables",
 }

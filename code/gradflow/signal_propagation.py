@@ -22,7 +22,8 @@ than the nodes' spacing, so a composite Gauss-Legendre rule that resolves them i
 Both are checked against ``scipy.integrate.quad`` and Monte Carlo in the tests.
 
 At PyTorch's default initialisation Var(W) = 1/(3 fan_in), so sigma_w^2 = 1/3, and the bias
-variance 1/(3 fan_in) is not zero (see ``gradflow.mlp``).
+variance 1/(3 fan_in) is not zero (see ``gradflow.networks.mlp``). phi and phi' come from the
+activation registry, ``gradflow.activations``, in their float64 numpy forms.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ import numpy as np
 import pandas as pd
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
-from scipy.special import erf, expit
 
-from .mlp import bias_variance, check_activation, check_init, resolve_widths, sigma_w2
+from . import activations as act
+from .networks.mlp import bias_variance, check_init, resolve_widths, sigma_w2
 
 #: Quadrature settings (see the module docstring).
 HERMITE_NODES = 256
@@ -49,45 +50,16 @@ _FINE_U = 20.0           # the activations' features lie within |u| < 20 ...
 _FINE_PANEL_U = 0.5      # ... and are resolved by panels this wide in u
 _COARSE_PANEL_Z = 0.25   # elsewhere panels this wide in z resolve the Gaussian
 
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_TANH_CUBIC = 0.044715
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return expit(x)
+def phi(activation: str) -> Callable[[np.ndarray], np.ndarray]:
+    """phi in float64 numpy, from the registry ``gradflow.activations``."""
+    return act.spec(activation).np_fn
 
 
-def _normal_pdf(x: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-
-
-def _normal_cdf(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + erf(x / math.sqrt(2.0)))
-
-
-def _gelu_tanh_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    t = np.tanh(_SQRT_2_OVER_PI * (x + _TANH_CUBIC * x**3))
-    dt = (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3.0 * _TANH_CUBIC * x * x)
-    return 0.5 * x * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * x * dt
-
-
-#: phi and phi' in float64 numpy, by name (the same names as ``gradflow.mlp.ACTIVATIONS``).
-PHI: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "sigmoid": _sigmoid,
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "gelu": lambda x: x * _normal_cdf(x),
-    "gelu_tanh": lambda x: _gelu_tanh_parts(x)[0],
-    "silu": lambda x: x * _sigmoid(x),
-}
-PHI_PRIME: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "sigmoid": lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
-    "tanh": lambda x: 1.0 - np.tanh(x) ** 2,
-    "relu": lambda x: (x > 0).astype(float),   # 0 at x = 0, as torch's relu backward
-    "gelu": lambda x: _normal_cdf(x) + x * _normal_pdf(x),
-    "gelu_tanh": lambda x: _gelu_tanh_parts(x)[1],
-    "silu": lambda x: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
-}
+def phi_prime(activation: str) -> Callable[[np.ndarray], np.ndarray]:
+    """phi' in float64 numpy (closed form), from the registry ``gradflow.activations``."""
+    return act.spec(activation).np_derivative
 
 
 @cache
@@ -113,7 +85,7 @@ def _panel_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
     x, w = _legendre_rule()
     left, right = edges[:-1, None], edges[1:, None]
     nodes = (0.5 * (right - left) * x + 0.5 * (right + left)).ravel()
-    weights = (0.5 * (right - left) * w).ravel() * _normal_pdf(nodes)
+    weights = (0.5 * (right - left) * w).ravel() * act.np_normal_pdf(nodes)
     return nodes, weights
 
 
@@ -134,14 +106,14 @@ def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], q: float) -> flo
 
 def second_moment(activation: str, q: float) -> float:
     """E[phi(a)^2] for a ~ N(0, q): the mean square of a layer's output."""
-    phi = PHI[check_activation(activation)]
-    return gaussian_expectation(lambda u: phi(u) ** 2, q)
+    f = phi(activation)
+    return gaussian_expectation(lambda u: f(u) ** 2, q)
 
 
 def derivative_second_moment(activation: str, q: float) -> float:
     """E[phi'(a)^2] for a ~ N(0, q)."""
-    dphi = PHI_PRIME[check_activation(activation)]
-    return gaussian_expectation(lambda u: dphi(u) ** 2, q)
+    df = phi_prime(activation)
+    return gaussian_expectation(lambda u: df(u) ** 2, q)
 
 
 def variance_map(activation: str, q_prev: float, sigma_w2: float, sigma_b2: float) -> float:
@@ -180,7 +152,7 @@ def predict_layers(
     layer l's Jacobian scales ||dL/dh_l|| into ||dL/dh_{l-1}||) and ``signal_ratio`` (predicted
     ||dL/dh_l|| / ||dL/dh_L|| = prod_{k=l+1..L} backward_factor_k).
     """
-    check_activation(activation)
+    act.check_activation(activation)
     init = check_init(init)
     sizes = resolve_widths(widths, depth, width)
     q, rows = None, []
@@ -219,5 +191,5 @@ def small_signal_factor(
     For a square layer (the default fans) sigma_w^2 is 1/3 at PyTorch's default init, 1 for
     Xavier and 2 for Kaiming, times gain^2.
     """
-    dphi0 = float(PHI_PRIME[check_activation(activation)](np.array([0.0]))[0])
+    dphi0 = float(phi_prime(activation)(np.array([0.0]))[0])
     return abs(dphi0) * math.sqrt(sigma_w2(init, fan_in, fan_out, gain))

@@ -1,6 +1,6 @@
-"""Figures for the chapter that puts GELU, LayerNorm and shortcuts together in a GPT block.
+"""The figures of the chapter "Putting it together in a GPT block" (``book/gpt_block.md``).
 
-Each function takes the data a function in ``gradflow.gpt_experiments`` returned (or nothing, for
+Each function takes the data a function in ``gradflow.chapters.gpt_block`` returned (or nothing, for
 the diagram) and gives back a ``matplotlib.figure.Figure`` not registered with pyplot. Shortcut
 and plain models keep the book's fixed colours (``ROLE_COLOURS``); Pre-LN and Post-LN get two more.
 """
@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
-from .plotting import PALETTE, ROLE_COLOURS
+from ... import checks
+from ...plotting import PALETTE, ROLE_COLOURS
 
 PLACEMENT_COLOURS = {"pre": PALETTE["green"], "post": PALETTE["orange"]}
 PLACEMENT_TITLES = {"pre": "Pre-LN (GPT-2)", "post": "Post-LN (Vaswani et al. 2017)"}
@@ -26,12 +27,6 @@ DEPTH_STYLES = ("-", "--", ":", "-.")
 FFN_LABEL = "feed-forward: Linear d→4d,\nGELU (tanh), Linear 4d→d"
 TOP = 1.04  # height of the diagram's output box
 BOX_COLOURS = {"ln": "#D9ECF7", "attn": "#FBE3CF", "ffn": "#D5F0E6", "io": "#EEEEEE"}
-
-
-def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} is missing columns {missing}; it has {list(frame.columns)}")
 
 
 # --- The block diagram ----------------------------------------------------------------------
@@ -135,11 +130,11 @@ def plot_layer_gradient_norms(table: pd.DataFrame) -> Figure:
     Rows: ||dL/dW^{2,l}|| (feed-forward output projection), ||dL/dW_QK|| (attention queries and
     keys), both on log scales, and token diversity. Columns: LayerNorm placement. Colour: with or
     without shortcuts; marker and line style: depth. ``table`` comes from
-    ``gpt_experiments.gradient_norms_by_depth``.
+    ``gradient_norms_by_depth``.
     """
     columns = ["n_layer", "placement", "shortcuts", "layer", "ffn_w2", "attn_qk",
                "token_diversity"]
-    _check_columns(table, columns, "table")
+    checks.columns(table, columns, "table")
     placements = [p for p in PLACEMENT_TITLES if p in set(table["placement"])]
     depths = sorted(table["n_layer"].unique())
     rows = (("ffn_w2", r"$\Vert\partial L/\partial W^{2,l}\Vert_F$" + "\n(feed-forward, log)"),
@@ -179,9 +174,9 @@ def plot_last_layer_scaling(scaling: pd.DataFrame) -> Figure:
 
     One line per placement (colour) and init std (line style), through the geometric mean over
     seeds, with every seed as a faint dot; dotted grey guides show slopes 0 and -1/2 through the
-    first point of each line. ``scaling`` comes from ``gpt_experiments.last_layer_gradient_scaling``.
+    first point of each line. ``scaling`` comes from ``last_layer_gradient_scaling``.
     """
-    _check_columns(scaling, ["n_layer", "placement", "init_std", "last_ffn_w2"], "scaling")
+    checks.columns(scaling, ["n_layer", "placement", "init_std", "last_ffn_w2"], "scaling")
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot()
     stds = sorted(scaling["init_std"].unique())
@@ -213,9 +208,9 @@ def plot_residual_variance(variance: pd.DataFrame) -> Figure:
     """Variance of the residual stream after each block, relative to the embeddings' variance.
 
     One line per ``scaled_init`` setting; ``variance`` comes from
-    ``gpt_experiments.residual_stream_variance``.
+    ``residual_stream_variance``.
     """
-    _check_columns(variance, ["scaled_init", "layer", "variance"], "variance")
+    checks.columns(variance, ["scaled_init", "layer", "variance"], "variance")
     fig = Figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.add_subplot()
     styles = {False: (PALETTE["purple"], "o", "all weights std 0.02"),
@@ -237,7 +232,7 @@ def plot_training_curves(losses: pd.DataFrame, baselines: Mapping[str, float] | 
     """Training loss against step, one colour per run, with input-blind baselines as guides.
 
     Each run is drawn faintly step by step and boldly as a running mean over ``window`` steps.
-    ``losses`` comes from ``gpt_experiments.loss_table``; ``baselines`` from
+    ``losses`` comes from ``loss_table``; ``baselines`` from
     ``SequenceTask.input_blind_losses``.
     """
     if losses.empty:

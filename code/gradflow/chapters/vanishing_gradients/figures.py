@@ -1,6 +1,6 @@
-"""Figures for the chapter on vanishing and exploding gradients.
+"""The figures of the chapter "Vanishing and exploding gradients" (``book/vanishing_gradients.md``).
 
-Each function takes the data an experiment in ``gradflow.gradient_stats`` or
+Each function takes the data an experiment in ``gradflow.chapters.vanishing_gradients`` or
 ``gradflow.signal_propagation`` returned and gives back a ``matplotlib.figure.Figure`` (not
 registered with pyplot). Colours come from the book's palette; one colour per initialisation.
 """
@@ -14,22 +14,17 @@ import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from .plotting import PALETTE
+from ... import checks
+from ...activations import REGISTRY
+from ...plotting import PALETTE
 
 #: One colour per initialisation, the same in every figure of the chapter.
 INIT_COLOURS = {"default": PALETTE["orange"], "xavier": PALETTE["purple"],
                 "kaiming": PALETTE["green"]}
 INIT_LABELS = {"default": "PyTorch default", "xavier": "Xavier/Glorot", "kaiming": "Kaiming/He"}
-ACTIVATION_TITLES = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU", "gelu": "GELU (exact)",
-                     "gelu_tanh": "GELU (tanh approximation)", "silu": "SiLU"}
+ACTIVATION_TITLES = {name: spec.title for name, spec in REGISTRY.items()}
 PREDICTION_STYLE = {"color": PALETTE["black"], "linestyle": "--", "linewidth": 1.0}
 SIGNAL_LABEL = r"$\Vert\partial L/\partial h_l\Vert$"
-
-
-def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} is missing columns {missing}; it has {list(frame.columns)}")
 
 
 def plot_layer_profiles(
@@ -48,7 +43,7 @@ def plot_layer_profiles(
         panels: ``{activation: [init, ...]}``, the panels in order and the inits in each.
         ncols: panels per row.
     """
-    _check_columns(profiles, ["activation", "init", "layer", "ratio", "ratio_min", "ratio_max"],
+    checks.columns(profiles, ["activation", "init", "layer", "ratio", "ratio_min", "ratio_max"],
                    "profiles")
     nrows = -(-len(panels) // ncols)
     fig = Figure(figsize=(3.2 * ncols, 2.6 * nrows + 0.6), layout="constrained")
@@ -100,7 +95,7 @@ def plot_depth_gain_heatmaps(
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
     mesh = None
     for ax, (title, grid) in zip(axes, grids.items()):
-        _check_columns(grid, ["gain", "depth", "measured", "predicted"], f"grid {title!r}")
+        checks.columns(grid, ["gain", "depth", "measured", "predicted"], f"grid {title!r}")
         measured = grid.pivot(index="depth", columns="gain", values="measured")
         predicted = grid.pivot(index="depth", columns="gain", values="predicted")
         gains, depths = measured.columns.to_numpy(), measured.index.to_numpy()
@@ -132,7 +127,7 @@ def plot_weight_vs_signal(panels: Mapping[str, pd.DataFrame]) -> Figure:
     fig = Figure(figsize=(3.4 * len(panels), 3.2), layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False).ravel()
     for ax, (title, frame) in zip(axes, panels.items()):
-        _check_columns(frame, ["layer", "signal", "weight"], f"panel {title!r}")
+        checks.columns(frame, ["layer", "signal", "weight"], f"panel {title!r}")
         ax.plot(frame["layer"], frame["signal"], color=PALETTE["blue"], linewidth=1.8,
                 label=r"back-propagated signal $\Vert\partial L/\partial h_l\Vert$")
         ax.plot(frame["layer"], frame["weight"], color=PALETTE["vermillion"], linewidth=1.8,

@@ -12,9 +12,9 @@ from matplotlib.figure import Figure
 from scipy.special import expit, ndtr
 
 from gradflow import activations as act
-from gradflow import experiments
-from gradflow import gelu_analysis as ga
-from gradflow import gelu_plots as gp
+from gradflow import tutorial as experiments
+from gradflow.chapters import gelu as ga
+from gradflow.chapters.gelu import figures as gp
 
 SQRT2 = math.sqrt(2.0)
 LO, HI = ga.DEFAULT_RANGE

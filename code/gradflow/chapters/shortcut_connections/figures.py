@@ -1,4 +1,5 @@
-"""Figures for the chapter "Shortcut connections", drawn from the data ``gradflow.residual`` returns.
+"""The figures of the chapter "Shortcut connections" (``book/shortcut_connections.md``), drawn from
+the data its experiments (``gradflow.chapters.shortcut_connections``) return.
 
 Every function takes that data and returns a ``matplotlib.figure.Figure`` that is not registered
 with pyplot, in the book's style and colour-blind-safe palette (``gradflow.plotting``).
@@ -12,7 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .plotting import PALETTE, ROLE_COLOURS
+from ... import checks
+from ...plotting import PALETTE, ROLE_COLOURS
 
 #: Colours and line styles for the networks the chapter compares.
 NETWORK_STYLES = {
@@ -34,18 +36,12 @@ SCALING_STYLES = {
 LAMBDA_COLOURS = [PALETTE["vermillion"], PALETTE["orange"], PALETTE["blue"], PALETTE["purple"]]
 
 
-def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} needs the columns {list(columns)}; missing {missing}")
-
-
 def plot_ratio_distribution(frame: pd.DataFrame, seed: int) -> Figure:
     """Histograms of the first-layer gradient ratio over seeds, raw and divided by |dL/dy|.
 
-    ``frame`` is ``residual.many_seed_comparison``'s; the seed ``seed`` is marked on both.
+    ``frame`` is ``many_seed_comparison``'s; the seed ``seed`` is marked on both.
     """
-    _require(frame, ["ratio_raw", "ratio_normalised"], "plot_ratio_distribution")
+    checks.columns(frame, ["ratio_raw", "ratio_normalised"], "plot_ratio_distribution")
     if seed not in frame.index:
         raise ValueError(f"seed {seed} is not in the frame")
     values = frame[["ratio_raw", "ratio_normalised"]].to_numpy(dtype=float)
@@ -79,12 +75,12 @@ def plot_projection_gradients(panels: Mapping[str, pd.DataFrame]) -> Figure:
     """Per-layer mean |dL/dW| / |dL/dy| of the plain, seed-shortcut and projection networks.
 
     ``panels`` maps a title (such as ``"[3, 4, 4, 4, 4, 1]"``) to a
-    ``residual.projection_comparison`` frame. Hollow markers: layers without any shortcut.
+    ``projection_comparison`` frame. Hollow markers: layers without any shortcut.
     """
     fig = Figure(figsize=(6.4, 3.6))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (title, frame) in zip(axes, panels.items()):
-        _require(frame, ["network", "layer", "shortcut", "grad_over_dldy"],
+        checks.columns(frame, ["network", "layer", "shortcut", "grad_over_dldy"],
                  "plot_projection_gradients")
         for network, group in frame.groupby("network", sort=False):
             style = NETWORK_STYLES.get(network, {"color": PALETTE["black"], "linestyle": "-",
@@ -111,9 +107,9 @@ def plot_lambda_scaling(frame: pd.DataFrame) -> Figure:
     """||dL/dh_l|| / ||dL/dh_L|| against layer for each lambda (geometric mean over seeds, band:
     min to max), with lambda^(L-l) dashed; one panel per branch gain.
 
-    ``frame`` is ``residual.lambda_scaling``'s.
+    ``frame`` is ``lambda_scaling``'s.
     """
-    _require(frame, ["gain", "lambda", "seed", "layer", "ratio_to_top", "identity_prediction"],
+    checks.columns(frame, ["gain", "lambda", "seed", "layer", "ratio_to_top", "identity_prediction"],
              "plot_lambda_scaling")
     gains = sorted(frame["gain"].unique())
     fig = Figure(figsize=(6.4, 3.8))
@@ -145,11 +141,11 @@ def plot_path_lengths(
     """Path-length distributions (Veit et al. 2016, Fig. 6a) for a small and a large number of
     blocks, and optionally the gradient share per path length (their Fig. 6c).
 
-    ``small`` and ``large`` are ``residual.path_length_distribution`` frames; ``magnitudes`` a
-    ``residual.path_gradient_magnitudes`` frame. ``band`` is shaded on the large panels.
+    ``small`` and ``large`` are ``path_length_distribution`` frames; ``magnitudes`` a
+    ``path_gradient_magnitudes`` frame. ``band`` is shaded on the large panels.
     """
     for frame in (small, large):
-        _require(frame, ["n_paths", "share"], "plot_path_lengths")
+        checks.columns(frame, ["n_paths", "share"], "plot_path_lengths")
     n_panels = 2 if magnitudes is None else 3
     fig = Figure(figsize=(6.4, 2.6 * n_panels))
     axes = fig.subplots(n_panels, 1)
@@ -166,7 +162,7 @@ def plot_path_lengths(
     axes[1].set_ylabel("share of all paths (%)")
     axes[1].set_title(f"{n_large} blocks: 2^{n_large} paths", fontsize=10)
     if magnitudes is not None:
-        _require(magnitudes, ["share_of_total"], "plot_path_lengths")
+        checks.columns(magnitudes, ["share_of_total"], "plot_path_lengths")
         axes[2].bar(magnitudes.index, 100 * magnitudes["share_of_total"],
                     color=PALETTE["vermillion"], label="share of gradient magnitude")
         axes[2].set_ylabel("share of gradient (%)")
@@ -184,9 +180,9 @@ def plot_path_lengths(
 
 def plot_stream_growth(frame: pd.DataFrame) -> Figure:
     """Variance of the residual stream against depth for each scaling, one panel per norm
-    placement (``residual.residual_stream_growth``'s frame; geometric mean over seeds). The
+    placement (``residual_stream_growth``'s frame; geometric mean over seeds). The
     panel without normalisation has a log scale, the Pre-LN panel a linear one."""
-    _require(frame, ["norm", "scaling", "seed", "layer", "variance"], "plot_stream_growth")
+    checks.columns(frame, ["norm", "scaling", "seed", "layer", "variance"], "plot_stream_growth")
     titles = {"none": "no normalisation", "pre_ln": "LayerNorm before each branch (Pre-LN)"}
     norms = list(dict.fromkeys(frame["norm"]))
     fig = Figure(figsize=(6.4, 3.6))
@@ -210,7 +206,7 @@ def plot_stream_growth(frame: pd.DataFrame) -> Figure:
 def plot_training_curves(curves: pd.DataFrame, kinds: Sequence[str] | None = None) -> Figure:
     """Training loss against step, one panel per depth, one line per kind of network (median
     over seeds; band: min to max). ``curves`` is ``TrainingComparison.curves``."""
-    _require(curves, ["depth", "kind", "seed", "step", "loss"], "plot_training_curves")
+    checks.columns(curves, ["depth", "kind", "seed", "step", "loss"], "plot_training_curves")
     depths = sorted(curves["depth"].unique())
     kinds = list(dict.fromkeys(curves["kind"])) if kinds is None else list(kinds)
     fig = Figure(figsize=(6.4, 3.9))

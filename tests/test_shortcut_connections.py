@@ -1,4 +1,4 @@
-"""gradflow.residual: the shortcut chapter's experiments, checked against independent references
+"""gradflow.chapters.shortcut_connections: the shortcut chapter's experiments, checked against independent references
 (brute-force enumeration, closed forms, torch built-ins and the seed network run seed by seed)."""
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from matplotlib.figure import Figure
 from torch import nn
 
 import gradflow
-from gradflow import residual, residual_plots
+from gradflow import probes
 from gradflow.activations import gelu_derivative
-from gradflow.mlp import DeepMLP
+from gradflow.chapters import shortcut_connections as residual
+from gradflow.chapters.shortcut_connections import figures as residual_plots
+from gradflow.networks.mlp import DeepMLP
 
 SEED_X = torch.tensor([[1.0, 0.0, -1.0]])
 
@@ -35,15 +37,6 @@ def input_gradient(model, x, readout):
 # --- the seed's experiment over many seeds -------------------------------------------------------
 
 
-def test_stacked_weights_are_the_weights_manual_seed_gives_the_seed_network():
-    weights, biases = residual.draw_stacked_weights([3, 4, 4, 1], seeds=[5, 123])
-    for s, seed in enumerate([5, 123]):
-        model = seed_network([3, 4, 4, 1], seed, use_shortcut=True)
-        for layer, (w, b) in enumerate(zip(weights, biases)):
-            assert torch.equal(w[s], model.layers[layer][0].weight)
-            assert torch.equal(b[s], model.layers[layer][0].bias)
-
-
 @pytest.mark.parametrize("sizes", [[3, 3, 3, 3, 3, 1], [3, 4, 4, 4, 4, 1]])
 def test_many_seed_statistics_agree_with_running_the_seeds_one_by_one(sizes):
     seeds = list(range(200))
@@ -51,13 +44,13 @@ def test_many_seed_statistics_agree_with_running_the_seeds_one_by_one(sizes):
     for seed in (0, 17, 123, 199):
         one = gradflow.compare_shortcuts(seed=seed, layer_sizes=sizes)
         g = one.gradients
-        for network, key in ((gradflow.experiments.PLAIN, "plain"),
-                             (gradflow.experiments.SHORTCUT, "shortcut")):
+        for network, key in ((gradflow.tutorial.PLAIN, "plain"),
+                             (gradflow.tutorial.SHORTCUT, "shortcut")):
             assert many.loc[seed, f"first_{key}"] == pytest.approx(g[network].iloc[0], rel=1e-5)
             assert many.loc[seed, f"last_{key}"] == pytest.approx(g[network].iloc[-1], rel=1e-5)
             assert many.loc[seed, f"y_{key}"] == pytest.approx(one.outputs[network], abs=1e-6)
             assert many.loc[seed, f"loss_{key}"] == pytest.approx(one.losses[network], rel=1e-5)
-        raw = g[gradflow.experiments.SHORTCUT].iloc[0] / g[gradflow.experiments.PLAIN].iloc[0]
+        raw = g[gradflow.tutorial.SHORTCUT].iloc[0] / g[gradflow.tutorial.PLAIN].iloc[0]
         assert many.loc[seed, "ratio_raw"] == pytest.approx(raw, rel=1e-5)
 
 
@@ -65,7 +58,7 @@ def test_normalised_ratio_divides_each_network_by_its_own_dl_dy():
     """dL/dy = 2y for L = y^2; check against autograd's gradient with respect to the output."""
     many = residual.many_seed_comparison(seeds=[3])
     for use_shortcut, key in ((False, "plain"), (True, "shortcut")):
-        model = seed_network(gradflow.experiments.SEED_LAYER_SIZES, 3, use_shortcut)
+        model = seed_network(gradflow.tutorial.SEED_LAYER_SIZES, 3, use_shortcut)
         y = model(SEED_X)
         (dldy,) = torch.autograd.grad(nn.functional.mse_loss(y, torch.zeros_like(y)), y)
         assert many.loc[3, f"dldy_{key}"] == pytest.approx(dldy.item(), rel=1e-5)
@@ -157,8 +150,8 @@ def test_projection_shortcuts_set_to_the_identity_give_the_identity_shortcuts_gr
         for block in projected.blocks:
             block.shortcut.weight.copy_(torch.eye(5))
     x = torch.randn(3, 5)
-    grads, _ = residual.block_weight_gradients(projected, x)
-    expected, _ = residual.block_weight_gradients(model, x)
+    grads, _ = probes.block_weight_gradients(projected, x)
+    expected, _ = probes.block_weight_gradients(model, x)
     assert grads == pytest.approx(expected, rel=1e-6)
     torch.testing.assert_close(projected(x), model(x))
 
@@ -224,7 +217,7 @@ def test_lambda_scaling_matches_a_single_deep_mlp():
                     shortcut_scale=0.9, seed=4)
     generator = torch.Generator().manual_seed(10_004)
     x, readout = torch.randn(5, 8, generator=generator), torch.randn(5, 8, generator=generator)
-    expected = residual.stream_gradient_norms(model, x, readout)
+    expected = probes.stream_gradient_norms(model, x, readout)
     np.testing.assert_allclose(frame["signal_norm"], expected, rtol=1e-5)
 
 
@@ -357,34 +350,6 @@ def test_residual_stack_rejects_unknown_options():
 
 
 # --- training -------------------------------------------------------------------------------------
-
-
-def test_stacked_members_are_the_deep_mlps_they_claim_to_be():
-    widths = [8, 6, 6, 6, 1]
-    stack = residual.StackedMLP(widths, seeds=[1, 2, 1], shortcut=[False, True, True])
-    x = torch.randn(7, 8)
-    out = stack(x)
-    for m, (seed, shortcut) in enumerate([(1, False), (2, True), (1, True)]):
-        model = DeepMLP(widths, activation="gelu_tanh", shortcut=shortcut,
-                        final_activation=False, seed=seed)
-        torch.testing.assert_close(out[m], model(x), rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(stack.member(m)(x), model(x))
-
-
-def test_stacked_batch_norm_is_torch_batch_norm_in_training_mode():
-    widths = [3, 5, 5, 1]
-    stack = residual.StackedMLP(widths, seeds=[0, 1], shortcut=[False, True], batch_norm=True)
-    x = torch.randn(9, 3)
-    out = stack(x)
-    for m, shortcut in enumerate([False, True]):
-        h = x
-        for i, (w, b) in enumerate(zip(stack.weights, stack.biases)):
-            a = h @ w[m].T + b[m]
-            if i < len(widths) - 2:
-                a = nn.functional.batch_norm(a, None, None, training=True, eps=1e-5)
-                a = nn.functional.gelu(a, approximate="tanh")
-            h = h + a if (shortcut and w.shape[1] == w.shape[2]) else a
-        torch.testing.assert_close(out[m], h, rtol=1e-5, atol=1e-5)
 
 
 def test_residual_network_trains_to_a_lower_loss_than_the_plain_one_at_depth_20():

@@ -1,12 +1,21 @@
-"""layer_gradient_means: the seed's print_gradients as data, checked against autograd by hand."""
+"""gradflow.probes: per-layer gradient statistics of one model (``layer_gradient_means``, the seed's
+print_gradients as data; ``gradient_profile``) and of many seeds at once (``batched_profiles``),
+checked against backward passes written out by hand, autograd and the seed notebook's own code."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import gradflow
+from gradflow import probes as gs
+from gradflow.networks.mlp import DeepMLP
+from seed_reference import LAYER_SIZES, SAMPLE_INPUT, SEED, ExampleDeepNeuralNetwork, seed_gradients
+
+# Small tensors: one CPU thread is fast, and gives the same reductions on every run.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_model(use_shortcut=True, sizes=(3, 3, 3, 1), seed=0):
@@ -95,3 +104,51 @@ def test_input_width_is_checked_before_anything_else():
 def test_non_tensor_target_is_rejected():
     with pytest.raises(TypeError, match="target must be a torch.Tensor"):
         gradflow.layer_gradient_means(make_model(), torch.zeros(1, 3), [[0.0]])
+
+
+def test_gradient_profile_matches_a_backward_pass_written_out_by_hand():
+    # two tanh layers, 2 -> 3 -> 2, explicit float64 weights; loss = sum(readout * output)
+    model = DeepMLP([2, 3, 2], activation="tanh", seed=0, dtype=torch.float64)
+    W1 = np.array([[0.5, -1.0], [0.25, 0.75], [-0.5, 0.1]])
+    b1 = np.array([0.1, -0.2, 0.0])
+    W2 = np.array([[1.0, -0.5, 0.3], [0.2, 0.4, -1.2]])
+    b2 = np.array([0.05, 0.0])
+    with torch.no_grad():
+        for block, (w, b) in zip(model.blocks, [(W1, b1), (W2, b2)], strict=True):
+            block.linear.weight.copy_(torch.from_numpy(w))
+            block.linear.bias.copy_(torch.from_numpy(b))
+    x = np.array([[1.0, -2.0], [0.5, 0.25]])
+    r = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    # forward
+    a1 = x @ W1.T + b1
+    h1 = np.tanh(a1)
+    a2 = h1 @ W2.T + b2
+    # backward: dL/dh2 = r; dL/da = (1 - tanh^2) * dL/dh; dL/dh1 = dL/da2 W2; dL/dW = dL/da^T h_in
+    g2 = r
+    d2 = (1 - np.tanh(a2) ** 2) * g2
+    g1 = d2 @ W2
+    d1 = (1 - np.tanh(a1) ** 2) * g1
+    dW2, dW1 = d2.T @ h1, d1.T @ x
+    profile = gs.gradient_profile(model, torch.from_numpy(x), readout=torch.from_numpy(r))
+    np.testing.assert_allclose(profile["signal_norm"], [np.linalg.norm(g1), np.linalg.norm(g2)],
+                               rtol=1e-12)
+    np.testing.assert_allclose(profile["weight_grad_mean_abs"],
+                               [np.abs(dW1).mean(), np.abs(dW2).mean()], rtol=1e-12)
+    np.testing.assert_allclose(profile["preact_second_moment"],
+                               [np.mean(a1**2), np.mean(a2**2)], rtol=1e-12)
+    assert list(profile["width"]) == [3, 2]
+
+
+def test_gradient_profile_weight_statistic_is_the_seed_notebooks():
+    torch.manual_seed(SEED)
+    reference = seed_gradients(ExampleDeepNeuralNetwork(LAYER_SIZES, use_shortcut=False),
+                               torch.tensor(SAMPLE_INPUT))
+    model = DeepMLP(LAYER_SIZES, activation="gelu_tanh", seed=SEED)
+    profile = gs.gradient_profile(model, torch.tensor(SAMPLE_INPUT))
+    np.testing.assert_allclose(profile["weight_grad_mean_abs"], list(reference.values()),
+                               rtol=1e-6)
+
+
+def test_gradient_profile_rejects_models_without_blocks():
+    with pytest.raises(TypeError, match="needs a model with .blocks"):
+        gs.gradient_profile(torch.nn.Linear(2, 2), torch.zeros(1, 2))

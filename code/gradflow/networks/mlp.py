@@ -41,9 +41,8 @@ override :meth:`Block.branch` or :meth:`Block.forward`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from itertools import pairwise
 
 import pandas as pd
@@ -51,20 +50,13 @@ import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
-from .activations import gelu
+from .. import activations as act
+from ..activations import check_activation
+from ..checks import one_of, positive_int, positive_number
+from ..checks import widths as check_widths
 
-#: The activations by name. ``gelu`` is the exact erf form, ``gelu_tanh`` the tanh approximation
-#: used by GPT-2 and the seed notebook (Hendrycks & Gimpel 2016, section 2).
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "gelu": partial(gelu, approximate="none"),
-    "gelu_tanh": partial(gelu, approximate="tanh"),
-    "silu": nn.functional.silu,
-    "identity": lambda x: x,
-}
-ACTIVATION_NAMES = tuple(name for name in ACTIVATIONS if name != "identity")
+#: The activations a ``DeepMLP`` can use: every name of the registry ``gradflow.activations``.
+ACTIVATION_NAMES = act.NAMES
 
 #: Initialisation schemes and their aliases.
 INIT_NAMES = ("default", "xavier", "kaiming")
@@ -80,29 +72,16 @@ DESIGNED_INIT = {
     "relu": "kaiming",
     "gelu": "kaiming",
     "gelu_tanh": "kaiming",
+    "gelu_sigmoid": "kaiming",
     "silu": "kaiming",
 }
 
 
-def _names(options: Sequence[str]) -> str:
-    return ", ".join(repr(o) for o in options)
-
-
-def check_activation(name: str) -> str:
-    """Return ``name`` if it is a known activation, else raise a ValueError listing the valid ones."""
-    if not isinstance(name, str) or name not in ACTIVATIONS or name == "identity":
-        raise ValueError(
-            f"unknown activation {name!r}; valid activations are {_names(ACTIVATION_NAMES)}"
-        )
-    return name
-
-
 def check_init(name: str) -> str:
     """Return the canonical initialisation name (aliases resolved) or raise a ValueError."""
-    canonical = INIT_ALIASES.get(name, name) if isinstance(name, str) else None
+    canonical = INIT_ALIASES.get(name, name) if isinstance(name, str) else name
     if canonical not in INIT_NAMES:
-        valid = _names(INIT_NAMES + tuple(INIT_ALIASES))
-        raise ValueError(f"unknown initialisation {name!r}; valid initialisations are {valid}")
+        one_of("init", name, INIT_NAMES + tuple(INIT_ALIASES), what="initialisation")
     return canonical
 
 
@@ -111,24 +90,17 @@ def check_bias_init(bias_init: str | float | None, init: str) -> str | float:
     if bias_init is None:
         return "default" if check_init(init) == "default" else "zeros"
     if isinstance(bias_init, str):
-        if bias_init not in BIAS_NAMES:
-            raise ValueError(
-                f"unknown bias initialisation {bias_init!r}; valid values are "
-                f"{_names(BIAS_NAMES)} or a float standard deviation >= 0"
-            )
-        return bias_init
+        return one_of("bias_init", bias_init, BIAS_NAMES, what="bias initialisation")
     if isinstance(bias_init, bool) or not isinstance(bias_init, (int, float)) or bias_init < 0:
         raise ValueError(
-            f"bias_init must be {_names(BIAS_NAMES)} or a float standard deviation >= 0, "
+            f"bias_init must be 'default', 'zeros' or a float standard deviation >= 0, "
             f"got {bias_init!r}"
         )
     return float(bias_init)
 
 
 def _check_gain(gain: float) -> float:
-    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0:
-        raise ValueError(f"gain must be a positive number, got {gain!r}")
-    return float(gain)
+    return positive_number("gain", gain)
 
 
 def weight_variance(init: str, fan_in: int, fan_out: int, gain: float = 1.0) -> float:
@@ -162,7 +134,7 @@ def make_generator(seed: int | torch.Generator) -> torch.Generator:
     """A CPU ``torch.Generator``: ``seed`` itself, or a new one seeded with the int ``seed``."""
     if isinstance(seed, torch.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, int):   # a Generator is taken as it is
         raise TypeError(f"seed must be an int or a torch.Generator, got {seed!r}")
     return torch.Generator().manual_seed(seed)
 
@@ -204,15 +176,18 @@ def initialise_linear_(
         nn.init.normal_(bias, 0.0, resolved, generator=generator)
 
 
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 class Activation(nn.Module):
-    """An elementwise activation chosen by name (see ``ACTIVATIONS``). Shape: any, unchanged."""
+    """An elementwise activation chosen by name (a name of the registry ``gradflow.activations``,
+    or ``"identity"`` for a linear output layer). Shape: any, unchanged."""
 
     def __init__(self, name: str):
         super().__init__()
-        if name != "identity":
-            check_activation(name)
         self.name = name
-        self.fn = ACTIVATIONS[name]
+        self.fn = _identity if name == "identity" else act.spec(name).fn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(x)
@@ -302,19 +277,12 @@ def resolve_widths(
             raise ValueError("give either widths, or depth and width, not both")
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
             raise ValueError(f"widths must be a sequence of positive integers, got {widths!r}")
-        sizes = list(widths)
-        if len(sizes) < 2:
-            raise ValueError(f"widths needs at least two entries (input and output), got {sizes}")
-    else:
-        if depth is None or width is None:
-            raise ValueError("give widths, or both depth and width")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be a positive integer, got {depth!r}")
-        sizes = [width] * (depth + 1)
-    for i, size in enumerate(sizes):
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"widths[{i}] must be a positive integer, got {size!r} in {sizes}")
-    return tuple(sizes)
+        return tuple(check_widths(widths))
+    if depth is None or width is None:
+        raise ValueError("give widths, or both depth and width")
+    positive_int("depth", depth)
+    sizes = [width] * (depth + 1)
+    return tuple(check_widths(sizes))
 
 
 class DeepMLP(nn.Module):

@@ -37,14 +37,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .activations import GELU
+from ..activations import GELU
+from ..checks import one_of, positive_int
 
 LN_PLACEMENTS = ("pre", "post")
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -75,15 +71,13 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            _check_positive_int(name, getattr(self, name))
+            positive_int(name, getattr(self, name))
         if self.n_embd % self.n_head != 0:
             raise ValueError(
                 f"n_embd must be divisible by n_head (each head gets n_embd / n_head "
                 f"dimensions), got n_embd={self.n_embd}, n_head={self.n_head}"
             )
-        if self.ln_placement not in LN_PLACEMENTS:
-            allowed = ", ".join(repr(p) for p in LN_PLACEMENTS)
-            raise ValueError(f"ln_placement must be one of {allowed}, got {self.ln_placement!r}")
+        one_of("ln_placement", self.ln_placement, LN_PLACEMENTS)
         for name in ("shortcuts", "scaled_init"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")

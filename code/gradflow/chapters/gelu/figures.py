@@ -1,4 +1,5 @@
-"""The GELU chapter's figures. Each function takes data from ``gelu_analysis`` and returns a
+"""The figures of the chapter "GELU" (``book/gelu.md``). Each function takes data from the
+chapter's experiments (``gradflow.chapters.gelu``) and returns a
 ``matplotlib.figure.Figure`` that is not registered with pyplot.
 """
 
@@ -9,31 +10,28 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .gelu_analysis import (
-    ActivationCurves,
-    ApproximationError,
-    Extremum,
-    MonteCarloGELU,
-    MonteCarloPath,
-    form_functions,
-)
-from .plotting import PALETTE
+from ...activations import REGISTRY
+from ...plotting import PALETTE
+from .approximations import ActivationCurves, ApproximationError, Extremum, form_functions
+from .stochastic import MonteCarloGELU, MonteCarloPath
 
 #: One colour and line style per activation, the same in every figure of the chapter.
+_LABELS = {name: spec.label for name, spec in REGISTRY.items()}
 CURVE_STYLES = {
-    "ReLU": {"color": PALETTE["black"], "linestyle": ":", "linewidth": 1.2},
-    "GELU (exact)": {"color": PALETTE["blue"], "linestyle": "-", "linewidth": 2.2},
-    "GELU (tanh approx.)": {"color": PALETTE["orange"], "linestyle": "--", "linewidth": 1.6},
-    "SiLU": {"color": PALETTE["vermillion"], "linestyle": "-.", "linewidth": 1.4},
-    "tanh": {"color": PALETTE["green"], "linestyle": "-", "linewidth": 1.0},
-    "sigmoid": {"color": PALETTE["purple"], "linestyle": "-", "linewidth": 1.0},
+    _LABELS["relu"]: {"color": PALETTE["black"], "linestyle": ":", "linewidth": 1.2},
+    _LABELS["gelu"]: {"color": PALETTE["blue"], "linestyle": "-", "linewidth": 2.2},
+    _LABELS["gelu_tanh"]: {"color": PALETTE["orange"], "linestyle": "--", "linewidth": 1.6},
+    _LABELS["silu"]: {"color": PALETTE["vermillion"], "linestyle": "-.", "linewidth": 1.4},
+    _LABELS["tanh"]: {"color": PALETTE["green"], "linestyle": "-", "linewidth": 1.0},
+    _LABELS["sigmoid"]: {"color": PALETTE["purple"], "linestyle": "-", "linewidth": 1.0},
 }
 #: Colours of the approximations in the error figure.
 FORM_COLOURS = {"tanh": PALETTE["orange"], "sigmoid": PALETTE["purple"],
                 "silu": PALETTE["vermillion"]}
 #: At most about this many points per line, so that the SVG figures stay small.
 MAX_POINTS = 2000
-FORM_NAMES = {"tanh": "tanh approximation", "sigmoid": "x·σ(1.702x)", "silu": "SiLU"}
+#: The forms' names in the error figure: the GELU forms by their approximation, SiLU by name.
+FORM_NAMES = {"tanh": "tanh approximation", "sigmoid": _LABELS["gelu_sigmoid"], "silu": _LABELS["silu"]}
 
 
 def _style(name: str) -> dict:
@@ -49,7 +47,7 @@ def plot_activation_values(curves: ActivationCurves, minimum: Extremum) -> Figur
     """Figure (a): the activations' values, in full and zoomed on GELU's negative dip.
 
     Args:
-        curves: from ``gelu_analysis.activation_curves``.
+        curves: from ``activation_curves``.
         minimum: GELU's minimum (``shape_facts("none").minimum``), marked in the zoom.
     """
     fig = Figure(figsize=(9.6, 3.9), layout="constrained")
@@ -59,7 +57,7 @@ def plot_activation_values(curves: ActivationCurves, minimum: Extremum) -> Figur
     full.set_ylim(-1.2, 3.0)
     full.set_title("values")
     zoom_frame = curves.values.loc[-3.5:1.0]
-    _plot_curves(zoom, zoom_frame, [n for n in names if n not in ("tanh", "sigmoid")])
+    _plot_curves(zoom, zoom_frame, [n for n in names if n not in (_LABELS["tanh"], _LABELS["sigmoid"])])
     zoom.plot([minimum.x], [minimum.value], "o", color=PALETTE["blue"], markersize=6,
               label="GELU's minimum")
     zoom.set_ylim(-0.32, 0.6)
@@ -80,7 +78,7 @@ def plot_activation_derivatives(
     """Figure (b): the activations' derivatives, with GELU's largest and smallest slope marked.
 
     Args:
-        curves: from ``gelu_analysis.activation_curves``.
+        curves: from ``activation_curves``.
         derivative_max, derivative_min: the extrema of GELU' (``shape_facts("none")``).
     """
     fig = Figure(figsize=(7.2, 4.2), layout="constrained")

@@ -1,4 +1,4 @@
-"""GELU measured: approximation errors, shape facts, the stochastic view and float32 behaviour.
+"""GELU measured: approximation errors, shape facts and where the constants come from.
 
 Every location reported here (the largest error of an approximation, GELU's minimum, the extrema
 of its derivative) is found the same way: scan a dense float64 grid for sign changes of the
@@ -7,7 +7,8 @@ derivative of the function whose extremum we want, then refine each bracket with
 
 The exact GELU used as the reference here is x * Phi(x) with Phi = 0.5 erfc(-x / sqrt(2)), which
 keeps its relative precision in the negative tail (see ``activations.standard_normal_cdf``).
-Functions return dataclasses or pandas DataFrames and never print.
+Functions return dataclasses or pandas DataFrames and never print. Part of the GELU chapter
+(``book/gelu.md``); ``stochastic.py`` and ``pytorch.py`` beside it hold its other experiments.
 """
 
 from __future__ import annotations
@@ -20,23 +21,15 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.optimize import brentq, minimize_scalar
-from scipy.special import ndtr
-from torch import nn
 
-from . import activations as act
-from .experiments import SEED, SEED_INPUT, SEED_LAYER_SIZES
-from .gradients import layer_gradient_means
-from .models import ExampleDeepNeuralNetwork
+from ... import activations as act
+from ... import checks
 
 #: The forms this module measures: exact GELU, its two approximations, and SiLU for comparison.
 FORMS = ("none", "tanh", "sigmoid", "silu")
-#: Display names of the forms.
-FORM_LABELS = {
-    "none": "GELU, exact x·Φ(x)",
-    "tanh": "GELU, tanh approximation",
-    "sigmoid": "GELU, x·σ(1.702x)",
-    "silu": "SiLU, x·σ(x)",
-}
+#: Each form's name in the activation registry, and its display name from there.
+FORM_ACTIVATIONS = {**act.GELU_FORMS, "silu": "silu"}
+FORM_LABELS = {form: act.REGISTRY[name].formula for form, name in FORM_ACTIVATIONS.items()}
 #: Default range and grid of the searches: [-10, 10] with spacing 1e-3.
 DEFAULT_RANGE = (-10.0, 10.0)
 DEFAULT_GRID_POINTS = 20_001
@@ -45,15 +38,13 @@ ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
 
 def _check_form(form: str, allowed: Sequence[str] = FORMS) -> None:
-    if form not in allowed:
-        names = ", ".join(repr(f) for f in allowed)
-        raise ValueError(f"form must be one of {names}, got {form!r}")
+    checks.one_of("form", form, allowed)
 
 
 def _check_grid(lo: float, hi: float, n_grid: int) -> None:
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"need finite lo < hi, got lo={lo!r}, hi={hi!r}")
-    if isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 3:
+    if checks.positive_int("n_grid", n_grid) < 3:
         raise ValueError(f"n_grid must be an integer >= 3, got {n_grid!r}")
 
 
@@ -305,27 +296,11 @@ def shape_table(forms: Sequence[str] = FORMS) -> pd.DataFrame:
 # --- Curves for the figures -------------------------------------------------------------------
 
 
-def _relu_derivative(x: torch.Tensor) -> torch.Tensor:
-    return (x > 0).to(x.dtype)
-
-
-def _tanh_derivative(x: torch.Tensor) -> torch.Tensor:
-    return 1.0 - torch.tanh(x) ** 2
-
-
-def _sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
-    s = torch.sigmoid(x)
-    return s * (1.0 - s)
-
-
-#: The activations of the comparison figures: name -> (value, derivative), both in closed form.
+#: The activations of the comparison figures: label -> (value, closed-form derivative), from the
+#: activation registry.
 CURVES = {
-    "ReLU": (torch.relu, _relu_derivative),
-    "GELU (exact)": (exact_gelu, act.gelu_derivative),
-    "GELU (tanh approx.)": (act.gelu_tanh, lambda x: act.gelu_derivative(x, "tanh")),
-    "SiLU": (act.swish, act.swish_derivative),
-    "tanh": (torch.tanh, _tanh_derivative),
-    "sigmoid": (torch.sigmoid, _sigmoid_derivative),
+    act.REGISTRY[name].label: (act.REGISTRY[name].fn, act.REGISTRY[name].derivative)
+    for name in ("relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid")
 }
 
 
@@ -355,31 +330,17 @@ def activation_curves(lo: float = -4.0, hi: float = 4.0, n_grid: int = 801) -> A
 # --- Where the constants come from ----------------------------------------------------------
 
 
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
 def _gate(form: str, p: float) -> tuple[ArrayFunction, ArrayFunction]:
     """An approximate gate with free parameter p and its x-derivative (numpy, float64)."""
-    if form == "tanh":
-        def g(x):
-            return 0.5 * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + p * x**3)))
+    gate = act.np_tanh_gate if form == "tanh" else act.np_sigmoid_gate
 
-        def dg(x):
-            t = np.tanh(_SQRT_2_OVER_PI * (x + p * x**3))
-            return 0.5 * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3.0 * p * x * x)
-    else:
-        def g(x):
-            return 1.0 / (1.0 + np.exp(-p * x))
+    def g(x):
+        return gate(x, p)[0]
 
-        def dg(x):
-            s = 1.0 / (1.0 + np.exp(-p * x))
-            return p * s * (1.0 - s)
+    def dg(x):
+        return gate(x, p)[1]
+
     return g, dg
-
-
-def _pdf(x: np.ndarray) -> np.ndarray:
-    return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
 
 
 def max_gate_error(form: str, p: float, target: str = "cdf", n_grid: int = 4001) -> float:
@@ -390,21 +351,20 @@ def max_gate_error(form: str, p: float, target: str = "cdf", n_grid: int = 4001)
     x Phi(x).
     """
     _check_form(form, ("tanh", "sigmoid"))
-    if target not in ("cdf", "gelu"):
-        raise ValueError(f"target must be 'cdf' or 'gelu', got {target!r}")
+    checks.one_of("target", target, ("cdf", "gelu"))
     g, dg = _gate(form, p)
     if target == "cdf":
         def err(x):
-            return g(x) - ndtr(x)
+            return g(x) - act.np_normal_cdf(x)
 
         def derr(x):
-            return dg(x) - _pdf(x)
+            return dg(x) - act.np_normal_pdf(x)
     else:
         def err(x):
-            return x * (g(x) - ndtr(x))
+            return x * (g(x) - act.np_normal_cdf(x))
 
         def derr(x):
-            return (g(x) - ndtr(x)) + x * (dg(x) - _pdf(x))
+            return (g(x) - act.np_normal_cdf(x)) + x * (dg(x) - act.np_normal_pdf(x))
     extrema = refine_extrema(err, derr, DEFAULT_RANGE[0], DEFAULT_RANGE[1], n_grid)
     return abs(_largest(extrema, key=lambda e: abs(e.value)).value)
 
@@ -466,246 +426,3 @@ def fit_constant(form: str) -> ConstantFit:
         cdf_error={k: max_gate_error(form, v, "cdf") for k, v in values.items()},
         gelu_error={k: max_gate_error(form, v, "gelu") for k, v in values.items()},
     )
-
-
-# --- The stochastic view ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MonteCarloGELU:
-    """Monte Carlo estimates of GELU(x) = E[x m], m ~ Bernoulli(Phi(x)).
-
-    Attributes:
-        x: the inputs.
-        n_samples: draws of m per input.
-        seed: the seed of the generator that drew them.
-        estimate: the sample mean of x m per input.
-        standard_error: the sample standard deviation of x m over sqrt(n_samples), per input.
-        exact: x Phi(x) per input.
-    """
-
-    x: np.ndarray
-    n_samples: int
-    seed: int
-    estimate: np.ndarray
-    standard_error: np.ndarray
-    exact: np.ndarray
-
-
-def _check_samples(n_samples: int, seed: int) -> None:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-
-
-def monte_carlo_gelu(x: Sequence[float], n_samples: int, seed: int) -> MonteCarloGELU:
-    """Estimate GELU at each x by averaging x m over ``n_samples`` draws of m ~ Bernoulli(Phi(x)).
-
-    Hendrycks & Gimpel (2016, section 2) motivate GELU as the expectation of this stochastic
-    gate: the input is kept (m = 1) with probability Phi(x) and zeroed otherwise, so
-    E[x m] = x Phi(x). The draws use a ``torch.Generator`` seeded with ``seed``, in float64.
-    """
-    _check_samples(n_samples, seed)
-    xs = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(-1)
-    if xs.numel() == 0 or not torch.isfinite(xs).all():
-        raise ValueError("x must be a non-empty sequence of finite numbers")
-    generator = torch.Generator().manual_seed(seed)
-    p = act.standard_normal_cdf(xs)
-    m = torch.bernoulli(p.expand(n_samples, -1), generator=generator)
-    samples = xs * m
-    return MonteCarloGELU(
-        x=xs.numpy(), n_samples=n_samples, seed=seed,
-        estimate=samples.mean(dim=0).numpy(),
-        standard_error=(samples.std(dim=0) / math.sqrt(n_samples)).numpy(),
-        exact=exact_gelu(xs).numpy(),
-    )
-
-
-@dataclass(frozen=True)
-class MonteCarloPath:
-    """The running mean of x m, m ~ Bernoulli(Phi(x)), as the number of draws grows.
-
-    Attributes:
-        x: the input.
-        seed: the generator's seed.
-        n: the numbers of draws at which the running mean is recorded.
-        running_mean: the mean of the first n draws of x m.
-        standard_error: the theoretical standard error |x| sqrt(Phi(x)(1 - Phi(x)) / n).
-        exact: x Phi(x).
-    """
-
-    x: float
-    seed: int
-    n: np.ndarray
-    running_mean: np.ndarray
-    standard_error: np.ndarray
-    exact: float
-
-
-def monte_carlo_path(x: float, n_samples: int, seed: int, n_points: int = 200) -> MonteCarloPath:
-    """One sequence of ``n_samples`` draws; its running mean at ~``n_points`` log-spaced n."""
-    _check_samples(n_samples, seed)
-    if not math.isfinite(x):
-        raise ValueError(f"x must be finite, got {x!r}")
-    generator = torch.Generator().manual_seed(seed)
-    xt = torch.tensor(float(x), dtype=torch.float64)
-    p = act.standard_normal_cdf(xt)
-    draws = xt * torch.bernoulli(p.expand(n_samples), generator=generator)
-    running = torch.cumsum(draws, 0) / torch.arange(1, n_samples + 1, dtype=torch.float64)
-    n = np.unique(np.geomspace(1, n_samples, n_points).round().astype(int))
-    se = abs(float(x)) * np.sqrt(float(p * (1 - p)) / n)
-    return MonteCarloPath(
-        x=float(x), seed=seed, n=n, running_mean=running.numpy()[n - 1], standard_error=se,
-        exact=float(exact_gelu(xt)),
-    )
-
-
-# --- PyTorch, float32 and the seed ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TorchGeluComparison:
-    """``torch.nn.GELU()`` against ``torch.nn.GELU(approximate="tanh")`` and the seed's class.
-
-    Attributes:
-        x: the float32 inputs compared.
-        allclose: ``torch.allclose(exact, tanh)`` at its default tolerances (rtol 1e-5, atol 1e-8).
-        fraction_not_close: the fraction of inputs where ``torch.isclose`` is False.
-        max_abs_difference: the largest |exact - tanh| in float32.
-        x_at_max: the input where that difference occurs.
-        seed_max_abs_difference: the largest |seed GELU - nn.GELU(approximate="tanh")|.
-        seed_identical_fraction: the fraction of inputs where those two are bit for bit equal.
-        seed_float32_rounding: the largest |seed GELU in float32 - tanh form in float64|.
-    """
-
-    x: np.ndarray
-    allclose: bool
-    fraction_not_close: float
-    max_abs_difference: float
-    x_at_max: float
-    seed_max_abs_difference: float
-    seed_identical_fraction: float
-    seed_float32_rounding: float
-
-
-def compare_torch_gelu(
-    lo: float = -6.0, hi: float = 6.0, n_grid: int = 12_001
-) -> TorchGeluComparison:
-    """Evaluate PyTorch's two GELUs and the seed's on a float32 grid and compare them."""
-    _check_grid(lo, hi, n_grid)
-    x = torch.linspace(lo, hi, n_grid, dtype=torch.float32)
-    with torch.no_grad():
-        exact = nn.GELU()(x)
-        tanh = nn.GELU(approximate="tanh")(x)
-        seed = act.GELU()(x)
-    diff = (exact - tanh).abs()
-    i = int(torch.argmax(diff))
-    return TorchGeluComparison(
-        x=x.numpy(),
-        allclose=bool(torch.allclose(exact, tanh)),
-        fraction_not_close=float((~torch.isclose(exact, tanh)).double().mean()),
-        max_abs_difference=float(diff[i]),
-        x_at_max=float(x[i]),
-        seed_max_abs_difference=float((seed - tanh).abs().max()),
-        seed_identical_fraction=float((seed == tanh).double().mean()),
-        seed_float32_rounding=float((seed.double() - act.gelu(x.double(), "tanh")).abs().max()),
-    )
-
-
-#: The float32 functions whose zero thresholds ``float32_zero_thresholds`` measures.
-FLOAT32_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    'nn.GELU()': nn.GELU(),
-    'nn.GELU(approximate="tanh")': nn.GELU(approximate="tanh"),
-    "tutorial's GELU (gradflow.GELU)": act.GELU(),
-    "x·σ(1.702x)": lambda x: act.gelu(x, "sigmoid"),
-    "SiLU (nn.SiLU())": nn.SiLU(),
-}
-
-
-def _value_and_grad(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor):
-    """``fn(x)`` and its autograd gradient, as PyTorch's vectorised CPU kernels compute them.
-
-    PyTorch runs the elements of a large tensor through SIMD kernels and the last few through
-    scalar ones, and in float32's last bits the two can disagree. Padding ``x`` with 64 zeros
-    keeps every element of interest in the vectorised part, as in a network's large tensors.
-    """
-    padded = torch.cat([x.detach(), torch.zeros(64 + (-len(x)) % 64, dtype=x.dtype)])
-    padded.requires_grad_(True)
-    y = fn(padded)
-    (g,) = torch.autograd.grad(y.sum(), padded)
-    return y.detach()[: len(x)], g[: len(x)]
-
-
-def _zero_below(fn: Callable[[torch.Tensor], torch.Tensor], which: int, lo: float) -> float:
-    """The first input b of a float32 scan of [lo, 0] at which the output (which=0) or gradient
-    (which=1) of ``fn`` is not exactly 0, all inputs before it giving 0; NaN if ``fn`` is not 0
-    at ``lo``. The scan has spacing 1e-2, then 1e-5 between the last zero and the first non-zero
-    point, so b is within 1e-5 of the boundary.
-    """
-    def first_nonzero(grid: torch.Tensor) -> int:
-        zero = (_value_and_grad(fn, grid)[which] == 0).numpy()
-        return -1 if not zero[0] else int(np.argmax(~zero))
-
-    coarse = torch.linspace(lo, 0.0, round(-lo * 100) + 1, dtype=torch.float64)
-    i = first_nonzero(coarse.float())
-    if i < 0:
-        return math.nan
-    fine = torch.linspace(float(coarse[i - 1]), float(coarse[i]), 1001, dtype=torch.float64)
-    return float(fine.float()[first_nonzero(fine.float())])
-
-
-def float32_zero_thresholds(lo: float = -100.0) -> pd.DataFrame:
-    """Below which input each float32 function's output, and its autograd gradient, are exactly 0.
-
-    Mathematically GELU and its derivative are non-zero for every x < 0 except the minimum; in
-    float32 both round to exactly 0 far enough into the negative tail. Scans [lo, 0] in float32
-    and locates each boundary to within 1e-5 (see ``_zero_below``), as PyTorch's vectorised CPU
-    kernels compute the functions for large tensors. The boundaries are properties of those
-    kernels: a single-element tensor (scalar kernel), another CPU or a GPU can give others.
-
-    Returns:
-        One row per entry of ``FLOAT32_FUNCTIONS``; columns ``"output is 0 below x ="`` and
-        ``"gradient is 0 below x ="`` (NaN: never exactly 0 on [lo, 0]).
-    """
-    if not (math.isfinite(lo) and lo < -1):
-        raise ValueError(f"lo must be a finite number below -1, got {lo!r}")
-    rows = {
-        name: {"output is 0 below x =": _zero_below(fn, 0, lo),
-               "gradient is 0 below x =": _zero_below(fn, 1, lo)}
-        for name, fn in FLOAT32_FUNCTIONS.items()
-    }
-    table = pd.DataFrame(rows).T
-    table.index.name = "float32 function"
-    return table
-
-
-def seed_gradients_exact_vs_tanh(seed: int = SEED) -> pd.DataFrame:
-    """The seed's gradient table with its tanh GELU and with the exact GELU swapped in.
-
-    Builds the seed's network (``ExampleDeepNeuralNetwork`` with the seed's widths, after
-    ``torch.manual_seed(seed)``) with and without shortcuts, then replaces each ``GELU`` module by
-    ``nn.GELU()`` and measures the mean |dL/dW| per layer again on the same weights and input.
-
-    Returns:
-        Index: (network, weight name); columns ``"tanh (tutorial)"``, ``"exact"``,
-        ``"relative difference"`` = exact / tanh - 1.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    x = torch.tensor(SEED_INPUT)
-    frames = []
-    for label, use_shortcut in (("without shortcut", False), ("with shortcut", True)):
-        torch.manual_seed(seed)
-        model = ExampleDeepNeuralNetwork(SEED_LAYER_SIZES, use_shortcut=use_shortcut)
-        tanh = layer_gradient_means(model, x)
-        for layer in model.layers:
-            layer[1] = nn.GELU()
-        exact = layer_gradient_means(model, x)
-        frame = pd.DataFrame({"tanh (tutorial)": tanh, "exact": exact})
-        frame["relative difference"] = frame["exact"] / frame["tanh (tutorial)"] - 1.0
-        frame.index = pd.MultiIndex.from_product(
-            [[label], frame.index], names=["network", "weight"]
-        )
-        frames.append(frame)
-    return pd.concat(frames)

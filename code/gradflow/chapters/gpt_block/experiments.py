@@ -1,4 +1,5 @@
-"""Experiments on the small GPT of ``gradflow.gpt``: gradients at initialisation, the residual
+"""The experiments of the chapter "Putting it together in a GPT block" (``book/gpt_block.md``), on
+the small GPT of ``gradflow.networks.gpt``: gradients at initialisation, the residual
 stream, and a short training run. Every function returns plain data and never prints.
 
 The probes at initialisation all use the same recipe: a model built from a config and a seed, a
@@ -17,7 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .gpt import GPT, LN_PLACEMENTS, GPTConfig
+from ... import checks
+from ...networks.gpt import GPT, LN_PLACEMENTS, GPTConfig
 
 #: The model the initialisation probes use unless told otherwise: d = 64, 4 heads, 16 tokens.
 PROBE_CONFIG = GPTConfig(vocab_size=16, block_size=16, n_layer=12, n_head=4, n_embd=64)
@@ -27,26 +29,17 @@ SCALING_DEPTHS = (2, 4, 8, 16, 32)
 
 
 def _check_depths(depths: Iterable[int]) -> list[int]:
-    depths = list(depths)
-    if not depths or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in depths):
-        raise ValueError(f"depths must be a non-empty list of positive integers, got {depths!r}")
-    return depths
+    return checks.positive_ints("depths", depths)
 
 
 def _check_placements(placements: Iterable[str]) -> list[str]:
-    placements = list(placements)
-    bad = [p for p in placements if p not in LN_PLACEMENTS]
-    if not placements or bad:
-        raise ValueError(f"placements must be a non-empty list drawn from {LN_PLACEMENTS}, "
-                         f"got {placements!r}")
-    return placements
+    return checks.some_of("placements", placements, LN_PLACEMENTS)
 
 
 def probe_batch(config: GPTConfig, batch_size: int = PROBE_BATCH, seed: int = 0
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random token ids ``(batch_size, block_size)`` and random next-token targets of that shape."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    checks.positive_int("batch_size", batch_size)
     generator = torch.Generator().manual_seed(int(seed))
     shape = (batch_size, config.block_size)
     idx = torch.randint(0, config.vocab_size, shape, generator=generator)
@@ -251,12 +244,9 @@ class SequenceTask:
     n_symbols: int = 10
 
     def __post_init__(self) -> None:
-        if self.kind not in TASKS:
-            raise ValueError(f"kind must be one of {TASKS}, got {self.kind!r}")
+        checks.one_of("kind", self.kind, TASKS)
         for name in ("n_items", "n_symbols"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            checks.positive_int(name, getattr(self, name))
 
     @property
     def vocab_size(self) -> int:
@@ -337,8 +327,7 @@ def train_sequence_task(
     is also a test-loss curve. Returns a :class:`TrainingRun`.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int(name, value)
     if not 0 < lr < math.inf:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if config.vocab_size < task.vocab_size or config.block_size < task.block_size:

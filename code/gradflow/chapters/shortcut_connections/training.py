@@ -1,0 +1,185 @@
+"""Training, not one gradient snapshot: plain and residual MLPs, with and without BatchNorm, trained
+on a small regression task (He et al. 2015, Fig. 1 in miniature). Part of the chapter "Shortcut
+connections" (``book/shortcut_connections.md``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ... import checks
+from ...networks.mlp import make_generator
+from ...networks.stacked import StackedMLP
+from ...tutorial import SEED_ACTIVATION
+
+#: The networks ``train_depth_comparison`` trains: (shortcut, BatchNorm) per kind.
+KINDS = {
+    "plain": (False, False),
+    "residual": (True, False),
+    "plain_bn": (False, True),
+    "residual_bn": (True, True),
+}
+
+
+@dataclass(frozen=True)
+class RegressionTask:
+    """Inputs x ~ N(0, I) and targets y = tanh(x U) v from a random teacher, standardised to mean
+    0 and variance 1 (so predicting the mean gives a loss of about 1)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    seed: int
+
+
+def make_regression_task(
+    n_samples: int = 64, dim: int = 8, teacher_width: int = 64, seed: int = 0
+) -> RegressionTask:
+    """A small synthetic regression task: a random one-hidden-layer tanh teacher.
+
+    U ~ N(0, 4 / dim) (so tanh works in its non-linear range), v ~ N(0, 1), all drawn from a
+    generator seeded with ``seed``; y is standardised over the sample.
+    """
+    for name, value in (("n_samples", n_samples), ("dim", dim), ("teacher_width", teacher_width)):
+        checks.positive_int(name, value)
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be at least 2 (y is standardised), got {n_samples}")
+    generator = make_generator(seed)
+    x = torch.randn(n_samples, dim, generator=generator)
+    u = torch.randn(dim, teacher_width, generator=generator) * (2.0 / math.sqrt(dim))
+    v = torch.randn(teacher_width, 1, generator=generator)
+    y = torch.tanh(x @ u) @ v
+    y = (y - y.mean()) / y.std()
+    return RegressionTask(x, y, seed)
+
+
+class _Threads:
+    """Run a block with ``n`` torch threads, then restore the previous setting. Small batched
+    ops gain nothing from a second thread, and on a busy machine threads wait for each other."""
+
+    def __init__(self, n: int):
+        self.n, self.before = n, torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.before)
+
+
+@dataclass(frozen=True)
+class TrainingComparison:
+    """Loss curves of plain and residual MLPs, with and without BatchNorm, of several depths.
+
+    Attributes:
+        curves: one row per (depth, kind, seed, step) with the training ``loss`` (MSE) of the
+            parameters *before* that step's update; the last step (= ``steps``) is the loss
+            after the final update.
+        initial_gradients: one row per (depth, kind, seed): mean |dL/dW| of the first and the
+            last layer at initialisation and their ratio ``first_over_last``.
+        seconds: wall-clock time of the whole comparison.
+    """
+
+    curves: pd.DataFrame
+    initial_gradients: pd.DataFrame
+    seconds: float
+
+
+def train_depth_comparison(
+    depths: Sequence[int] = (8, 20, 50),
+    kinds: Sequence[str] = tuple(KINDS),
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    width: int = 32,
+    steps: int = 300,
+    lr: float = 1e-3,
+    activation: str = SEED_ACTIVATION,
+    task: RegressionTask | None = None,
+    threads: int = 1,
+) -> TrainingComparison:
+    """Train every (kind, seed) network of each depth with full-batch Adam for ``steps`` steps.
+
+    A network of depth D has widths ``[dim] + [width] * (D - 1) + [1]``, the seed's GELU (tanh
+    form), PyTorch's default initialisation and a linear output. ``"plain"``: no shortcuts;
+    ``"residual"``: identity shortcuts on the D - 2 layers whose width is unchanged (the seed's
+    rule); ``"plain_bn"`` and ``"residual_bn"``: the same with BatchNorm before each hidden
+    activation, as in He et al. (2015). Networks with the same seed start from the same
+    weights. He et al. 2015, Fig. 1 in miniature: the question is the training loss.
+    """
+    depths = [checks.positive_int("depth", d) for d in depths]
+    if min(depths) < 2:
+        raise ValueError(f"depths must be at least 2 (one hidden layer), got {depths}")
+    kinds = list(kinds)
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(f"kinds must be some of {', '.join(map(repr, KINDS))}, got {kinds!r}")
+    seeds = checks.seeds(seeds)
+    steps = checks.positive_int("steps", steps)
+    width = checks.positive_int("width", width)
+    checks.positive_number("lr", lr)
+    task = make_regression_task() if task is None else task
+    start = time.perf_counter()
+    curves, initial = [], []
+    with _Threads(checks.positive_int("threads", threads)):
+        for depth in depths:
+            widths = [task.x.shape[1]] + [width] * (depth - 1) + [task.y.shape[1]]
+            for norm in (False, True):
+                members = [(k, s) for k in kinds if KINDS[k][1] == norm for s in seeds]
+                if not members:
+                    continue
+                model = StackedMLP(widths, [s for _, s in members],
+                                   shortcut=[KINDS[k][0] for k, _ in members], batch_norm=norm,
+                                   activation=activation)
+                history, grads = _train(model, task, steps, lr)
+                for m, (kind, seed) in enumerate(members):
+                    curves.append(pd.DataFrame({"depth": depth, "kind": kind, "seed": seed,
+                                                "step": np.arange(steps + 1),
+                                                "loss": history[:, m]}))
+                    first, last = grads[0][m], grads[1][m]
+                    initial.append({"depth": depth, "kind": kind, "seed": seed, "first": first,
+                                    "last": last, "first_over_last": first / last})
+    order = {k: i for i, k in enumerate(kinds)}
+    curves_frame = pd.concat(curves, ignore_index=True)
+    curves_frame = curves_frame.sort_values(
+        ["depth", "kind", "seed", "step"], key=lambda c: c.map(order) if c.name == "kind" else c,
+        kind="stable",
+    ).reset_index(drop=True)
+    return TrainingComparison(
+        curves=curves_frame,
+        initial_gradients=pd.DataFrame(initial),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _train(
+    model: StackedMLP, task: RegressionTask, steps: int, lr: float
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Full-batch Adam; returns the per-member loss before each step (and after the last) and
+    the first and last layer's mean |dL/dW| at initialisation."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    history = np.empty((steps + 1, len(model.seeds)))
+    initial = (np.empty(0), np.empty(0))
+    for step in range(steps + 1):
+        per_member = (model(task.x) - task.y).pow(2).mean(dim=(1, 2))
+        history[step] = per_member.detach().numpy()
+        if step == steps:
+            break
+        optimiser.zero_grad()
+        per_member.sum().backward()
+        if step == 0:
+            initial = tuple(
+                w.grad.double().abs().mean(dim=(1, 2)).numpy()
+                for w in (model.weights[0], model.weights[-1])
+            )
+        optimiser.step()
+    return history, initial
+
+
+def final_losses(curves: pd.DataFrame) -> pd.DataFrame:
+    """The final training loss per (depth, kind): median, min and max over seeds."""
+    last = curves[curves["step"] == curves["step"].max()]
+    return last.groupby(["depth", "kind"], sort=False)["loss"].agg(["median", "min", "max"])

@@ -1,0 +1,265 @@
+"""The experiments of the chapter "Vanishing and exploding gradients" (``book/vanishing_gradients.md``).
+
+Sweeps of deep MLPs over depth, activation, initialisation and gain, measured many seeds at a
+time (``gradflow.networks.stacked.batched_profiles``) and set beside the mean-field predictions of
+``gradflow.signal_propagation``. Every function returns a tidy pandas DataFrame and never prints;
+``figures.py`` beside this module draws them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ... import checks
+from ...networks.mlp import check_activation, check_init
+from ...networks.stacked import batched_profiles
+from ...probes import block_states, seed_loss
+from ...signal_propagation import mean_backward_factor, predict_layers, small_signal_factor
+
+#: The activations the chapter sweeps (every one of the registry but GELU's sigmoid form).
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "gelu_tanh", "silu")
+
+def gradient_sweep(
+    activations: Sequence[str],
+    inits: Sequence[str],
+    depths: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    width: int = 256,
+    gains: Sequence[float] = (1.0,),
+    batch: int = 8,
+    bias_init: str | float | None = None,
+    weight_stats: bool = True,
+) -> pd.DataFrame:
+    """Sweep depth x activation x initialisation x gain x seed on square networks of ``width``.
+
+    For each (activation, init, gain) one batched pass measures every seed and, through probes,
+    every depth (see ``batched_profiles``; the input and readout are standard normal). Returns a
+    tidy DataFrame: columns ``activation, init, gain, seed, depth, layer`` and the statistics.
+    """
+    activations = [check_activation(a) for a in activations]
+    inits = [check_init(i) for i in inits]
+    depths = checks.positive_ints("depths", depths)
+    frames = []
+    for init in inits:   # init outermost: the random draws are shared by activations and gains
+        for activation in activations:
+            for gain in gains:
+                frame = batched_profiles(
+                    [width] * (max(depths) + 1), activation, init, seeds, gain=gain,
+                    bias_init=bias_init, batch=batch, probe_depths=depths,
+                    weight_stats=weight_stats,
+                )
+                frame.insert(0, "gain", float(gain))
+                frame.insert(0, "init", init)
+                frame.insert(0, "activation", activation)
+                frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def end_to_end_log_ratio(sweep: pd.DataFrame) -> pd.DataFrame:
+    """log(||dL/dh_1|| / ||dL/dh_D||) per network (natural log), from a tidy sweep.
+
+    Returns one row per network (all columns of the sweep that identify it) with ``log_ratio``
+    and ``mean_factor`` = exp(log_ratio / (D - 1)), the measured mean per-layer factor.
+    """
+    keys = [c for c in ("activation", "init", "gain", "seed", "depth") if c in sweep.columns]
+    first = sweep[sweep["layer"] == 1].set_index(keys)["signal_norm"]
+    last = sweep[sweep["layer"] == sweep["depth"]].set_index(keys)["signal_norm"]
+    out = pd.DataFrame({"log_ratio": np.log(first) - np.log(last)})
+    span = out.index.get_level_values("depth").to_numpy() - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["mean_factor"] = np.where(span > 0, np.exp(out["log_ratio"] / np.maximum(span, 1)),
+                                      np.nan)
+    return out.reset_index()
+
+
+def factor_table(sweep: pd.DataFrame, width: int, bias_init: str | float | None = None
+                 ) -> pd.DataFrame:
+    """Predicted vs measured mean per-layer backward factor for each network configuration.
+
+    Measured: per seed, (||dL/dh_1|| / ||dL/dh_D||) ** (1 / (D - 1)); reported as the geometric
+    mean over seeds with the smallest and largest seed. Predicted: ``mean_backward_factor`` of
+    ``predict_layers`` for the same activation, init, gain, depth and width, with standard-normal
+    inputs (mean square 1). ``relative_error`` = measured / predicted - 1.
+    """
+    per_net = end_to_end_log_ratio(sweep)
+    keys = [c for c in ("activation", "init", "gain", "depth") if c in per_net.columns]
+    rows = []
+    for key, group in per_net.groupby(keys, sort=False):
+        config = dict(zip(keys, key))
+        prediction = predict_layers(config["activation"], config["init"],
+                                    depth=int(config["depth"]), width=width,
+                                    gain=config.get("gain", 1.0), bias_init=bias_init)
+        predicted = mean_backward_factor(prediction)
+        factors = group["mean_factor"].to_numpy()
+        measured = float(np.exp(np.mean(np.log(factors))))
+        rows.append({**config, "predicted": predicted, "measured": measured,
+                     "measured_min": float(factors.min()), "measured_max": float(factors.max()),
+                     "relative_error": measured / predicted - 1.0, "seeds": len(factors)})
+    return pd.DataFrame(rows)
+
+
+def layer_profiles(sweep: pd.DataFrame, statistic: str = "signal_norm") -> pd.DataFrame:
+    """Each network's ``statistic`` per layer relative to its last layer, summarised over seeds.
+
+    Returns one row per (activation, init, gain, depth, layer) with ``ratio`` (geometric mean over
+    seeds of statistic_l / statistic_D), ``ratio_min`` and ``ratio_max`` (over seeds).
+    """
+    checks.one_of("statistic", statistic, ("signal_norm", "weight_grad_mean_abs"))
+    keys = [c for c in ("activation", "init", "gain", "seed", "depth") if c in sweep.columns]
+    top = sweep[sweep["layer"] == sweep["depth"]].set_index(keys)[statistic].rename("top")
+    frame = sweep.join(top, on=keys)
+    frame = frame.assign(log_ratio=np.log(frame[statistic]) - np.log(frame["top"]))
+    group_keys = [k for k in keys if k != "seed"] + ["layer"]
+    summary = frame.groupby(group_keys, sort=False)["log_ratio"].agg(["mean", "min", "max"])
+    summary = np.exp(summary).rename(columns={"mean": "ratio", "min": "ratio_min",
+                                              "max": "ratio_max"})
+    return summary.reset_index()
+
+
+def depth_gain_grid(
+    activation: str,
+    init: str,
+    gains: Sequence[float],
+    depths: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    width: int = 128,
+    batch: int = 2,
+) -> pd.DataFrame:
+    """log10(||dL/dh_1|| / ||dL/dh_D||) over depth D x initialisation gain, measured and predicted.
+
+    Measured: the mean over seeds of each network's log10 ratio (``gradient_sweep`` with probes at
+    ``depths``). Predicted: sum over l = 2..D of log10 of the mean-field backward factor, for the
+    same activation, init, gain and width. Negative values mean vanishing, positive exploding.
+    Returns one row per (gain, depth) with ``measured``, ``measured_min``, ``measured_max`` and
+    ``predicted``.
+    """
+    sweep = gradient_sweep([activation], [init], depths, seeds, width=width, gains=gains,
+                           batch=batch, weight_stats=False)
+    per_net = end_to_end_log_ratio(sweep)
+    per_net["log10_ratio"] = per_net["log_ratio"] / np.log(10.0)
+    grid = per_net.groupby(["gain", "depth"])["log10_ratio"].agg(["mean", "min", "max"])
+    grid = grid.rename(columns={"mean": "measured", "min": "measured_min", "max": "measured_max"})
+    predicted = {}
+    for gain in gains:
+        table = predict_layers(activation, init, depth=max(depths), width=width, gain=gain)
+        cumulative = np.concatenate([[0.0], np.cumsum(np.log10(table["backward_factor"])[1:])])
+        for d in depths:
+            predicted[(float(gain), d)] = float(cumulative[d - 1])
+    grid["predicted"] = [predicted[key] for key in grid.index]
+    return grid.reset_index()
+
+
+def narrow_network_factors(
+    widths: Sequence[int],
+    activation: str,
+    init: str,
+    inputs: torch.Tensor,
+    seeds: Sequence[int],
+    highlight_seed: int,
+) -> pd.DataFrame:
+    """Per-layer backward factors of a small network (such as the seed's), predicted and measured.
+
+    The loss is the seed notebook's (MSE against zeros, float64). For each layer l = 2..L the
+    factor is ||dL/dh_{l-1}|| / ||dL/dh_l||, the effect of layer l's Jacobian. Columns:
+    ``small_signal`` (|phi'(0)| sqrt(sigma_w^2)), ``predicted`` (mean-field, at the layer's
+    predicted q_l, with the inputs' mean square), ``seed`` (the factor in ``highlight_seed``'s
+    network), ``rms`` (root mean square over ``seeds``: mean-field predicts mean squares),
+    ``median`` (over seeds), and the seed notebook's statistic: ``weight_seed`` and
+    ``weight_median``, the ratio mean|dL/dW_{l-1}| / mean|dL/dW_l|. Networks whose gradient is
+    exactly zero (every unit of some layer dead) are left out; ``dead`` counts them.
+    """
+    all_seeds = list(dict.fromkeys([*seeds, highlight_seed]))
+    frame = batched_profiles(widths, activation, init, all_seeds, inputs=inputs, loss="mse")
+    signal = frame.pivot(index="seed", columns="layer", values="signal_norm")
+    weight = frame.pivot(index="seed", columns="layer", values="weight_grad_mean_abs")
+    alive = (signal > 0).all(axis=1) & (weight > 0).all(axis=1)
+    population = alive.loc[list(seeds)]
+    s = signal.loc[population[population].index].to_numpy()
+    w = weight.loc[population[population].index].to_numpy()
+    s_ratio, w_ratio = s[:, :-1] / s[:, 1:], w[:, :-1] / w[:, 1:]
+    hs, hw = signal.loc[highlight_seed].to_numpy(), weight.loc[highlight_seed].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seed_s, seed_w = hs[:-1] / hs[1:], hw[:-1] / hw[1:]
+    second = float(inputs.double().pow(2).mean())
+    prediction = predict_layers(activation, init, widths, input_second_moment=second)
+    n_layers = len(widths) - 1
+    small = [small_signal_factor(activation, init, fan_in=widths[i], fan_out=widths[i + 1])
+             for i in range(n_layers)]
+    table = pd.DataFrame({
+        "layer": np.arange(2, n_layers + 1),
+        "small_signal": small[1:],
+        "predicted": prediction["backward_factor"].to_numpy()[1:],
+        "seed": seed_s,
+        "rms": np.sqrt(np.mean(s_ratio**2, axis=0)),
+        "median": np.median(s_ratio, axis=0),
+        "weight_seed": seed_w,
+        "weight_median": np.median(w_ratio, axis=0),
+    }).set_index("layer")
+    table.attrs["dead"] = int((~population).sum())
+    table.attrs["seeds"] = len(population)
+    return table
+
+
+def seed_comparison(
+    widths: Sequence[int],
+    first: tuple[str, str],
+    second: tuple[str, str],
+    inputs: torch.Tensor,
+    seeds: Sequence[int],
+) -> dict[str, float]:
+    """How often one seed orders two networks' first-layer gradients the wrong way.
+
+    ``first`` and ``second`` are (activation, init) pairs on the same widths, each drawn from
+    the same seeds. For every seed, compares the seed notebook's statistic mean|dL/dW_1| raw, and
+    normalised by the network's own last layer (mean|dL/dW_1| / mean|dL/dW_L|, which divides out
+    dL/dy). Returns the fraction of seeds in which ``first`` has the larger value, raw and
+    normalised, the medians over seeds and the 5th and 95th percentiles of the raw statistic.
+    """
+    stats = []
+    for activation, init in (first, second):
+        frame = batched_profiles(widths, activation, init, seeds, inputs=inputs, loss="mse")
+        w = frame.pivot(index="seed", columns="layer", values="weight_grad_mean_abs")
+        stats.append((w.iloc[:, 0].to_numpy(), w.iloc[:, -1].to_numpy()))
+    (a1, aL), (b1, bL) = stats
+    ok = (a1 > 0) & (aL > 0) & (b1 > 0) & (bL > 0)
+    a1, aL, b1, bL = a1[ok], aL[ok], b1[ok], bL[ok]
+    return {
+        "seeds": int(ok.sum()),
+        "raw_first_larger": float(np.mean(a1 > b1)),
+        "normalised_first_larger": float(np.mean(a1 / aL > b1 / bL)),
+        "raw_median_first": float(np.median(a1)),
+        "raw_median_second": float(np.median(b1)),
+        "normalised_median_first": float(np.median(a1 / aL)),
+        "normalised_median_second": float(np.median(b1 / bL)),
+        "raw_p05_first": float(np.percentile(a1, 5)),
+        "raw_p95_first": float(np.percentile(a1, 95)),
+    }
+
+
+def norm_underflow(
+    model: nn.Module, x: torch.Tensor, readout: torch.Tensor
+) -> pd.DataFrame:
+    """||dL/dh_l|| per layer computed in the model's float32 and in float64, side by side.
+
+    The gradients come from one float32 backward pass; ``float32_norm`` is
+    ``torch.linalg.vector_norm`` of the float32 tensor (its squares underflow below about 1e-23),
+    ``float64_norm`` the norm of the same numbers converted to float64 first, and
+    ``float32_max_abs`` the largest entry, which shows the gradient itself is not zero.
+    """
+    if getattr(model, "blocks", None) is None:
+        raise TypeError(f"norm_underflow needs a model with .blocks, got {type(model).__name__}")
+    outputs = block_states(model, x)[1:]
+    grads = torch.autograd.grad(seed_loss(outputs[-1], readout=readout), outputs)
+    return pd.DataFrame({
+        "layer": np.arange(1, len(grads) + 1),
+        "float32_max_abs": [g.abs().max().item() for g in grads],
+        "float32_norm": [torch.linalg.vector_norm(g).item() for g in grads],
+        "float64_norm": [g.double().norm().item() for g in grads],
+    }).set_index("layer")

@@ -1,0 +1,29 @@
+"""gradflow.book: the helpers every chapter's first cell imports."""
+
+import numpy as np
+import pandas as pd
+
+from gradflow import book
+
+
+def test_numbers_and_tables_are_printed_as_the_chapters_print_them():
+    assert book.sig(0.000123456) == "0.000123" and book.sig(12345.6, 2) == "1.2e+04"
+    frame = pd.DataFrame({"a": [0.123456, 2.0], "b": ["x", "y"]})
+    assert book.as_strings(frame).to_dict("list") == {"a": ["0.123", "2"], "b": ["x", "y"]}
+    assert book.as_strings(frame, ".2e")["a"].tolist() == ["1.23e-01", "2.00e+00"]
+
+
+def test_a_time_is_stated_against_its_budget_so_that_pages_stay_identical():
+    assert book.budget_note(12.3, 90) == "less than the 90 s budget"
+    assert book.budget_note(91.2, 90) == "91 s, more than the 90 s budget"
+    assert book.budget_note(50.0, 120, within="less than two minutes") == "less than two minutes"
+    assert book.budget_note(130.4, 120, within="less than two minutes") == "130 s"
+
+
+def test_glue_number_glues_a_plain_float(monkeypatch):
+    glued = {}
+    import myst_nb
+
+    monkeypatch.setattr(myst_nb, "glue", lambda key, value, display: glued.update({key: value}))
+    book.glue_number("x", np.float32(0.5))
+    assert glued == {"x": 0.5} and type(glued["x"]) is float

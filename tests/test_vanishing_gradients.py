@@ -1,0 +1,106 @@
+"""The vanishing-gradients chapter's sweeps (gradflow.chapters.vanishing_gradients): against
+the mean-field predictions, closed forms and the seed notebook's own code."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gradflow import signal_propagation as sp
+from gradflow.chapters import vanishing_gradients as gs
+from gradflow.chapters.vanishing_gradients import ACTIVATIONS as ACTIVATION_NAMES
+from gradflow.networks.mlp import DeepMLP
+from seed_reference import LAYER_SIZES, SAMPLE_INPUT, SEED, ExampleDeepNeuralNetwork, seed_gradients
+
+# Small tensors: one CPU thread is fast, and gives the same reductions on every run.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_float64_statistics_stay_positive_where_a_float32_norm_underflows_to_zero():
+    tiny = torch.full((256,), 1e-23)
+    assert torch.linalg.vector_norm(tiny).item() == 0.0   # float32: (1e-23)^2 underflows
+    # a 30-layer sigmoid network at PyTorch's default init loses ~0.14 per layer
+    model = DeepMLP(depth=30, width=256, activation="sigmoid", seed=0)
+    generator = torch.Generator().manual_seed(1)
+    x, r = torch.randn(4, 256, generator=generator), torch.randn(4, 256, generator=generator)
+    table = gs.norm_underflow(model, x, r)
+    assert table.loc[1, "float32_norm"] == 0.0
+    assert table.loc[1, "float32_max_abs"] > 0.0
+    assert table.loc[1, "float64_norm"] > 0.0
+    profile = gs.gradient_profile(model, x, readout=r)
+    assert (profile["signal_norm"] > 0).all() and (profile["weight_grad_mean_abs"] > 0).all()
+    np.testing.assert_allclose(profile["signal_norm"], table["float64_norm"], rtol=1e-12)
+
+
+# Stated tolerance: on 128-wide, 20-deep networks, the measured mean per-layer factor of each of
+# three seeds is within 4 % of the mean-field prediction at PyTorch's default initialisation.
+FACTOR_TOLERANCE = 0.04
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_measured_factor_matches_prediction_at_default_init_on_wide_networks(activation):
+    width, depth, seeds = 128, 20, [0, 1, 2]
+    sweep = gs.gradient_sweep([activation], ["default"], [depth], seeds, width=width, batch=4,
+                              weight_stats=False)
+    per_seed = gs.end_to_end_log_ratio(sweep)
+    predicted = sp.mean_backward_factor(
+        sp.predict_layers(activation, "default", depth=depth, width=width))
+    assert len(per_seed) == len(seeds)
+    for factor in per_seed["mean_factor"]:
+        assert factor == pytest.approx(predicted, rel=FACTOR_TOLERANCE)
+
+
+def test_relu_kaiming_gain_sweep_grows_like_gain_to_the_depth():
+    grid = gs.depth_gain_grid("relu", "kaiming", [0.5, 1.0, 2.0], [5, 20], seeds=range(2),
+                              width=128, batch=4)
+    for row in grid.itertuples():
+        exact = (row.depth - 1) * math.log10(row.gain)   # factor = gain exactly for ReLU
+        assert row.predicted == pytest.approx(exact, abs=1e-9)
+        assert row.measured == pytest.approx(exact, abs=0.1 * row.depth ** 0.5 + 0.05)
+
+
+def test_sweep_is_tidy_and_covers_every_combination():
+    sweep = gs.gradient_sweep(["relu", "tanh"], ["default", "he"], [2, 4], [0, 1], width=8,
+                              gains=[1.0, 2.0], batch=2)
+    assert list(sweep.columns[:6]) == ["activation", "init", "gain", "seed", "depth", "layer"]
+    networks = sweep.groupby(["activation", "init", "gain", "seed", "depth"]).size()
+    assert len(networks) == 2 * 2 * 2 * 2 * 2
+    assert (networks == networks.index.get_level_values("depth")).all()   # one row per layer
+    assert set(sweep["init"]) == {"default", "kaiming"}
+
+
+def test_summaries_recover_a_known_geometric_profile():
+    depth, factor = 5, 0.5
+    layers = np.arange(1, depth + 1)
+    sweep = pd.DataFrame({
+        "activation": "relu", "init": "default", "gain": 1.0, "seed": 0, "depth": depth,
+        "layer": layers, "signal_norm": factor ** (depth - layers),
+        "weight_grad_mean_abs": 1.0,
+    })
+    per_net = gs.end_to_end_log_ratio(sweep)
+    assert per_net["mean_factor"].iloc[0] == pytest.approx(factor)
+    assert per_net["log_ratio"].iloc[0] == pytest.approx((depth - 1) * math.log(factor))
+    profile = gs.layer_profiles(sweep)
+    np.testing.assert_allclose(profile["ratio"], factor ** (depth - layers))
+
+
+def test_narrow_network_factors_use_the_seed_notebooks_network_for_its_seed():
+    x = torch.tensor(SAMPLE_INPUT)
+    table = gs.narrow_network_factors(LAYER_SIZES, "gelu_tanh", "default", x, range(50), SEED)
+    torch.manual_seed(SEED)
+    reference = list(seed_gradients(ExampleDeepNeuralNetwork(LAYER_SIZES, use_shortcut=False),
+                                    x).values())
+    expected = np.array(reference[:-1]) / np.array(reference[1:])
+    np.testing.assert_allclose(table["weight_seed"], expected, rtol=1e-5)
+    np.testing.assert_allclose(table["small_signal"], 0.5 / math.sqrt(3), rtol=1e-12)
+
+
+def test_seed_comparison_of_a_network_with_itself_never_prefers_either():
+    x = torch.tensor(SAMPLE_INPUT)
+    same = gs.seed_comparison(LAYER_SIZES, ("tanh", "default"), ("tanh", "default"), x, range(20))
+    assert same["raw_first_larger"] == 0.0 and same["normalised_first_larger"] == 0.0
+
