@@ -10,7 +10,8 @@ Two statistics per layer l of an MLP with outputs h_l = phi(a_l), a_l = W_l h_{l
 Glorot & Bengio (2010) show why the two can disagree: the weight gradient also carries the forward
 signal h_{l-1}, so the first can stay level across layers while the second vanishes. All summaries
 are taken in float64, so that a tiny gradient is never rounded to zero (in float32 the squares of
-entries below about 1e-23 underflow, and the norm with them).
+entries below about 2.6e-23, the square root of half float32's smallest subnormal 1.4e-45,
+underflow, and the norm with them).
 
 Every probe here takes one of two losses (``seed_loss``): the seed notebook's MSE against a target
 (zeros by default), or the linear loss ``(readout * y).sum()`` whose gradient at the output is the

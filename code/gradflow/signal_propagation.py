@@ -9,7 +9,8 @@ section 2; also Schoenholz et al. 2017, section 2)
     q_1 = sigma_w^2 * m_0 + sigma_b^2                                 (m_0: the input's mean square).
 
 Back-propagation multiplies the gradient by J_l^T = W_l^T diag(phi'(a_l)) at each layer. With the
-gradient independent of the weights (Schoenholz et al. 2017, section 3), its squared norm is
+gradient-independence assumption of mean-field back-propagation (the backward pass's weights
+treated as independent of the forward pass's; Schoenholz et al. 2017), its squared norm is
 multiplied on average by chi_l = sigma_w^2 * E[phi'(sqrt(q_l) z)^2] (their chi_1 at q_l), so the
 norm by
 
