@@ -1,6 +1,6 @@
 """Training, not one gradient snapshot: plain and residual MLPs, with and without BatchNorm, trained
-on a small regression task (He et al. 2016, "Deep residual learning", Fig. 1 in miniature). Part of the chapter "Shortcut
-connections" (``book/shortcut_connections.md``)."""
+on a small regression task (He et al. 2016, "Deep residual learning", Fig. 1 in miniature). Part
+of the chapter "Shortcut connections" (``book/shortcut_connections.md``)."""
 
 from __future__ import annotations
 
