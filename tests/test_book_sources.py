@@ -8,7 +8,6 @@ blocks are listed here with the reason, and the intro's usage snippet is run by 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,8 +19,8 @@ FENCE = re.compile(r"^(`{3,}|~{3,})python\s*\n(.*?)^\1\s*$", re.MULTILINE | re.D
 
 #: (file, first line of the block): why it may stay a fenced, unexecuted block.
 ALLOWED = {
-    ("book/gelu.md", "return 0.5 * x * (1 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) "
-                     "* (x + 0.044715 * torch.pow(x, 3))))"):
+    ("book/gelu.md", ("return 0.5 * x * (1 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) "
+                      "* (x + 0.044715 * torch.pow(x, 3))))")):
         "a quotation: the tutorial's GELU, line for line",
     ("book/intro.md", "import torch"):
         "the usage snippet for readers; test_the_intro_usage_snippet_runs runs it",
