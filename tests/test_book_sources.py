@@ -56,7 +56,7 @@ def test_the_intro_usage_snippet_runs():
     *statements, last = code.strip().splitlines()
     namespace: dict = {}
     exec("\n".join(statements), namespace)  # noqa: S102 (the book's own snippet)
-    result = eval(last, namespace)  # noqa: S307
+    result = eval(last, namespace)
     assert list(result.values()) == pytest.approx(PUBLISHED_WITH_SHORTCUT, rel=1e-6)
     assert isinstance(namespace["torch"], type(torch))
 
