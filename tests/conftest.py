@@ -36,13 +36,19 @@ def is_notebook(source: Path) -> bool:
     return "kernelspec:" in front_matter
 
 
-def notebook_chapters(root: Path) -> list[Path]:
-    """The executable chapters of the table of contents in ``root``, in reading order."""
+def toc_files(root: Path) -> list[str]:
+    """Every file of the table of contents in ``root`` (without suffix), in reading order: the
+    root page, then the chapters of every part (or of the book, if it has no parts)."""
     import yaml
 
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
-    return [root / f"{name}.md" for name in files if is_notebook(root / f"{name}.md")]
+    parts = toc.get("parts", [toc])
+    return [toc["root"]] + [entry["file"] for part in parts for entry in part.get("chapters", [])]
+
+
+def notebook_chapters(root: Path) -> list[Path]:
+    """The executable chapters of the table of contents in ``root``, in reading order."""
+    return [root / f"{name}.md" for name in toc_files(root) if is_notebook(root / f"{name}.md")]
 
 
 def copy_repo(destination: Path) -> Path:

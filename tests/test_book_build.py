@@ -9,11 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from bs4 import BeautifulSoup
 
 import gradflow
-from conftest import REPO, build_book, copy_repo, load_local_extension, notebook_chapters
+from conftest import REPO, build_book, copy_repo, load_local_extension, notebook_chapters, toc_files
 from gradflow import activations
 from gradflow import tutorial as experiments
 
@@ -41,8 +40,7 @@ def expected_table_values(comparison: gradflow.ShortcutComparison) -> list[str]:
 
 
 def test_every_toc_chapter_is_built_and_nothing_else(built_book):
-    toc = yaml.safe_load((built_book.root / "_toc.yml").read_text())
-    expected = {toc["root"]} | {chapter["file"] for chapter in toc["chapters"]}
+    expected = set(toc_files(built_book.root))
     built = {
         str(p.relative_to(built_book.html).with_suffix(""))
         for p in (built_book.html / "book").rglob("*.html")

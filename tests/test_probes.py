@@ -152,3 +152,23 @@ def test_gradient_profile_weight_statistic_is_the_seed_notebooks():
 def test_gradient_profile_rejects_models_without_blocks():
     with pytest.raises(TypeError, match="needs a model with .blocks"):
         gs.gradient_profile(torch.nn.Linear(2, 2), torch.zeros(1, 2))
+
+
+def test_input_dependence_of_a_linear_model_matches_its_closed_form():
+    from gradflow.probes import input_dependence
+
+    model = torch.nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.5, -2.0, 1.0]]))
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    target = torch.zeros(4, 1)
+    found = input_dependence(model, x, target)
+    y = np.array([0.5, -2.0, 1.0, -0.5])
+    assert found["ystd"] == pytest.approx(y.std(ddof=1), rel=1e-12)
+    assert found["dydx"] == pytest.approx(np.mean([0.5, 2.0, 1.0]), rel=1e-12)
+    assert found["ystd32"] == pytest.approx(y.std(ddof=1), rel=1e-6)
+    # dL/dW_j = 2 mean(y x_j) over the batch: 0 for j = 0 (0.5 and -0.5 cancel), -1.25, 0.25
+    assert found["below_eps"] == pytest.approx(1 / 3)
+    assert model.weight.dtype == torch.float32  # the caller's model is left as it was
+    with pytest.raises(ValueError, match="at least two inputs"):
+        input_dependence(model, x[:1], target[:1])

@@ -136,3 +136,22 @@ def test_unknown_names_and_bad_variances_raise():
         sp.predict_layers("relu", "orthogonal", depth=2, width=4)
     with pytest.raises(ValueError, match="q must be a finite variance"):
         sp.gaussian_expectation(np.square, -1.0)
+
+
+def test_loss_shares_split_the_log_loss_into_initialisation_and_slope():
+    # Closed forms: PyTorch's default sigma_w^2 = 1/3, GELU'(0) = 1/2 for every GELU form.
+    shares = sp.loss_shares([0.25, 0.36], "gelu_tanh", "default", fan_in=3, fan_out=3)
+    assert shares["ln_init"] == pytest.approx(math.log(math.sqrt(1 / 3)), rel=1e-12)
+    assert shares["ln_slope"] == pytest.approx(math.log(0.5), rel=1e-12)
+    assert shares["small"] == pytest.approx(0.5 / math.sqrt(3), rel=1e-12)
+    assert shares["share_small"] == pytest.approx(math.log(2) / math.log(2 * math.sqrt(3)), rel=1e-12)
+    assert shares["meas"] == pytest.approx(0.3, rel=1e-12)  # geometric mean of 0.25 and 0.36
+    assert shares["ln_act"] == pytest.approx(math.log(0.3) - math.log(math.sqrt(1 / 3)), rel=1e-12)
+    assert shares["share_meas"] == pytest.approx(1 - math.log(math.sqrt(1 / 3)) / math.log(0.3))
+
+
+def test_loss_shares_reject_factors_that_are_not_positive():
+    with pytest.raises(ValueError, match="positive finite numbers"):
+        sp.loss_shares([0.3, 0.0], "gelu_tanh", "default")
+    with pytest.raises(ValueError, match="positive finite numbers"):
+        sp.loss_shares([], "gelu_tanh", "default")

@@ -165,3 +165,36 @@ def test_consumes_the_random_number_generator_like_the_seed():
     torch.manual_seed(7)
     gradflow.ExampleDeepNeuralNetwork([2, 5, 5, 3, 3, 1], True)
     assert torch.equal(torch.rand(3), after_theirs)
+
+
+def test_float32_ulps_apart_counts_float32_numbers_between_two_values():
+    import numpy as np
+
+    one_up = float(np.nextafter(np.float32(1.0), np.float32(2.0)))
+    assert experiments.float32_ulps_apart(1.0, 1.0) == 0
+    assert experiments.float32_ulps_apart(1.0, 1.0 + 1e-9) == 0  # the same float32 number
+    assert experiments.float32_ulps_apart(1.0, one_up) == 1
+    assert experiments.float32_ulps_apart(-1.0, -one_up) == 1
+    with pytest.raises(ValueError, match="same sign"):
+        experiments.float32_ulps_apart(1.0, -1.0)
+
+
+def test_published_agreement_against_the_published_table_itself():
+    import numpy as np
+    import pandas as pd
+
+    table = pd.DataFrame(experiments.SEED_PUBLISHED)
+    assert experiments.published_agreement(table) == {"max_relative_gap": 0.0, "max_ulps": 0}
+    nudged = table.copy()
+    name = "layers.2.0.weight"
+    nudged.loc[name, experiments.SHORTCUT] = float(np.nextafter(
+        np.float32(table.loc[name, experiments.SHORTCUT]), np.float32(1.0)))
+    agreement = experiments.published_agreement(nudged)
+    assert agreement["max_ulps"] == 1 and 0 < agreement["max_relative_gap"] < 2e-7
+    with pytest.raises(ValueError, match="compare_shortcuts table"):
+        experiments.published_agreement(table.iloc[:3])
+
+
+def test_the_reproduction_is_within_a_few_float32_ulps_of_the_published_table():
+    agreement = experiments.published_agreement(experiments.compare_shortcuts().gradients)
+    assert agreement["max_ulps"] <= 8 and agreement["max_relative_gap"] < 1e-5

@@ -10,7 +10,8 @@ Two statistics per layer l of an MLP with outputs h_l = phi(a_l), a_l = W_l h_{l
 Glorot & Bengio (2010) show why the two can disagree: the weight gradient also carries the forward
 signal h_{l-1}, so the first can stay level across layers while the second vanishes. All summaries
 are taken in float64, so that a tiny gradient is never rounded to zero (in float32 the squares of
-entries below about 1e-23 underflow, and the norm with them).
+entries below about 2.6e-23, the square root of half float32's smallest subnormal 1.4e-45,
+underflow, and the norm with them).
 
 Every probe here takes one of two losses (``seed_loss``): the seed notebook's MSE against a target
 (zeros by default), or the linear loss ``(readout * y).sum()`` whose gradient at the output is the
@@ -157,3 +158,33 @@ def block_weight_gradients(
     target = torch.zeros_like(y) if target is None else target
     dldy = 2.0 * (y - target).double().item() if y.numel() == 1 else float("nan")
     return [g.double().abs().mean().item() for g in grads], dldy
+
+
+def input_dependence(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
+                     eps: float = 1e-8) -> dict[str, float]:
+    """How much ``model``'s output depends on its input, and how many of its gradients are tiny.
+
+    In float64 (on a copy of the model): ``ystd``, the output's standard deviation across the
+    batch ``x``, and ``dydx``, the mean |dy/dx|. In the model's own float32, for the loss
+    mean((model(x) - target)^2): ``ystd32``, the output's standard deviation, ``ulp32``, float32's
+    spacing at the output's mean size (a ``ystd32`` of that order is only rounding), and
+    ``below_eps``, the share of gradient entries smaller than ``eps`` (Adam's default epsilon).
+    """
+    import copy
+
+    import numpy as np
+
+    if x.dim() != 2 or x.shape[0] < 2:
+        raise ValueError(f"x must be a batch of at least two inputs, got shape {tuple(x.shape)}")
+    model32 = copy.deepcopy(model)
+    loss = (model32(x) - target).pow(2).mean()
+    grads = torch.autograd.grad(loss, [p for p in model32.parameters() if p.requires_grad])
+    entries = torch.cat([g.flatten() for g in grads]).abs()
+    y32 = model32(x).detach()
+    model64 = copy.deepcopy(model).double()
+    x64 = x.double().requires_grad_(True)
+    y64 = model64(x64)
+    (dydx,) = torch.autograd.grad(y64.sum(), x64)
+    return {"ystd": y64.std().item(), "dydx": dydx.abs().mean().item(), "ystd32": y32.std().item(),
+            "ulp32": float(np.spacing(y32.abs().mean().numpy())),
+            "below_eps": (entries < eps).double().mean().item()}

@@ -9,7 +9,8 @@ section 2; also Schoenholz et al. 2017, section 2)
     q_1 = sigma_w^2 * m_0 + sigma_b^2                                 (m_0: the input's mean square).
 
 Back-propagation multiplies the gradient by J_l^T = W_l^T diag(phi'(a_l)) at each layer. With the
-gradient independent of the weights (Schoenholz et al. 2017, section 3), its squared norm is
+gradient-independence assumption of mean-field back-propagation (the backward pass's weights
+treated as independent of the forward pass's; Schoenholz et al. 2017), its squared norm is
 multiplied on average by chi_l = sigma_w^2 * E[phi'(sqrt(q_l) z)^2] (their chi_1 at q_l), so the
 norm by
 
@@ -193,3 +194,29 @@ def small_signal_factor(
     """
     dphi0 = float(phi_prime(activation)(np.array([0.0]))[0])
     return abs(dphi0) * math.sqrt(sigma_w2(init, fan_in, fan_out, gain))
+
+
+def loss_shares(measured_factors: Sequence[float], activation: str, init: str, *,
+                fan_in: int = 1, fan_out: int = 1) -> dict[str, float]:
+    """Split the per-layer loss of a gradient into the initialisation's share and the activation's.
+
+    On a log scale a layer's backward factor is ln(sigma_w) + ln(effective slope), with sigma_w the
+    weights' scale (``sigma_w2``) and the effective slope sqrt(E[phi'(a)^2]). In the small-signal
+    limit the slope is |phi'(0)| (``small_signal_factor``); measured, it is what is left of the
+    geometric mean of ``measured_factors`` once ln(sigma_w) is taken out.
+
+    Returns: ``small`` (the small-signal factor), ``ln_init`` = ln(sigma_w), ``ln_slope`` =
+    ln|phi'(0)|, ``share_small`` (the slope's share of the small-signal log-loss), ``meas`` and
+    ``ln_meas`` (the measured factor, geometric mean, and its log), ``ln_act`` = ln_meas - ln_init
+    (the effective slope's log) and ``share_meas`` (the slope's share of the measured log-loss).
+    """
+    factors = np.asarray(measured_factors, dtype=float)
+    if factors.size == 0 or not np.all(np.isfinite(factors) & (factors > 0)):
+        raise ValueError(f"measured_factors must be positive finite numbers, got {factors[:5]}")
+    ln_init = 0.5 * math.log(sigma_w2(init, fan_in, fan_out))
+    small = small_signal_factor(activation, init, fan_in=fan_in, fan_out=fan_out)
+    ln_slope = math.log(small) - ln_init
+    ln_meas = float(np.mean(np.log(factors)))
+    return {"small": small, "ln_slope": ln_slope, "ln_init": ln_init,
+            "share_small": ln_slope / (ln_slope + ln_init), "meas": math.exp(ln_meas),
+            "ln_meas": ln_meas, "ln_act": ln_meas - ln_init, "share_meas": 1 - ln_init / ln_meas}

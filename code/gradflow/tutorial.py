@@ -10,6 +10,7 @@ those widths and that input, ``ExampleDeepNeuralNetwork`` (a drop-in for the tut
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -170,3 +171,30 @@ SEED_PUBLISHED = {
         "layers.4.0.weight": 1.3258541822433472,
     },
 }
+
+
+def float32_ulps_apart(a: float, b: float) -> int:
+    """How many float32 numbers lie between ``a`` and ``b`` once both are rounded to float32
+    (0: the same float32 number). Both must be finite and of the same sign."""
+    import numpy as np
+
+    if not (math.isfinite(a) and math.isfinite(b)) or (a < 0) != (b < 0):
+        raise ValueError(f"need two finite numbers of the same sign, got {a!r} and {b!r}")
+    bits = np.array([a, b], dtype=np.float32).view(np.int32).astype(np.int64)
+    return int(abs(bits[0] - bits[1]))
+
+
+def published_agreement(gradients: pd.DataFrame) -> dict[str, float]:
+    """How far ``gradients`` (a :func:`compare_shortcuts` table) is from the seed's published
+    numbers: the largest relative gap, and the largest distance in float32 units in the last
+    place (ulps) after rounding both to float32."""
+    rows = list(SEED_PUBLISHED[PLAIN])
+    if list(gradients.index) != rows or set(gradients.columns) != {PLAIN, SHORTCUT}:
+        raise ValueError(f"gradients must be a compare_shortcuts table with rows {rows}")
+    gaps, ulps = [], []
+    for column in (PLAIN, SHORTCUT):
+        for name in rows:
+            ours, theirs = float(gradients.loc[name, column]), SEED_PUBLISHED[column][name]
+            gaps.append(abs(ours - theirs) / theirs)
+            ulps.append(float32_ulps_apart(ours, theirs))
+    return {"max_relative_gap": max(gaps), "max_ulps": max(ulps)}

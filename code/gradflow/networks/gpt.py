@@ -18,11 +18,14 @@ writes it, with two switches added so that the book can take the model apart:
 - ``shortcuts``: with ``False`` the ``x +`` disappears and every block becomes a plain composition
   (``x = attn(ln_1(x))`` or ``x = ln_1(attn(x))``), the "plain" network of He et al. 2016.
 
-The initialisation is GPT-2's: every weight ~ N(0, 0.02^2), biases zero, LayerNorm gain one and
-shift zero. With ``scaled_init`` the two *residual projections* of each block (the last linear
-layer of the attention and of the feed-forward branch, the ones whose output is added to the
-residual stream) get std 0.02 / sqrt(2 * n_layer) instead: GPT-2 section 2.3 scales them "by a
-factor of 1/sqrt(N) where N is the number of residual layers", and each block holds two.
+The initialisation is nanoGPT's (and Hugging Face's) reading of GPT-2's: every weight
+~ N(0, 0.02^2), biases zero, LayerNorm gain one and shift zero. With ``scaled_init`` the two
+*residual projections* of each block (the last linear layer of the attention and of the
+feed-forward branch, the ones whose output is added to the residual stream) get std
+0.02 / sqrt(2 * n_layer) instead. GPT-2's paper (section 2.3) scales the weights of residual layers
+"by a factor of 1/√N where N is the number of residual layers"; nanoGPT and Hugging Face count two
+per block. (OpenAI's released code, ``src/model.py`` of openai/gpt-2, draws the position
+embeddings with std 0.01 and applies no residual scaling.)
 
 Shapes: token ids ``(B, T)`` with ``T <= block_size``; hidden states ``(B, T, n_embd)``; logits
 ``(B, T, vocab_size)``. No dropout: every forward pass is deterministic.
@@ -55,7 +58,8 @@ class GPTConfig:
         n_embd: width d of the residual stream.
         ln_placement: ``"pre"`` (GPT-2, Pre-LN) or ``"post"`` (Vaswani et al. 2017, Post-LN).
         shortcuts: whether each branch is added to its input (``x + f(x)``) or replaces it.
-        scaled_init: GPT-2's std 0.02 / sqrt(2 N) for the residual projections.
+        scaled_init: std 0.02 / sqrt(2 N) for the residual projections (nanoGPT's reading of
+            GPT-2's section 2.3).
         init_std: standard deviation of every other weight (0.02 in GPT-2).
     """
 
@@ -195,7 +199,8 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, seed: int) -> None:
-        """GPT-2's initialisation, drawn from a generator seeded with ``seed``."""
+        """nanoGPT's GPT-2-style initialisation (std 0.02; 0.02 / sqrt(2 n_layer) for the residual
+        projections with ``scaled_init``), drawn from a generator seeded with ``seed``."""
         generator = torch.Generator().manual_seed(int(seed))
         std = self.config.init_std
         for module in self.modules():
@@ -207,7 +212,8 @@ class GPT(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
         for block in self.blocks:
-            # GPT-2 section 2.3: scale the residual layers' weights by 1/sqrt(N), N = 2 * n_layer.
+            # GPT-2's paper, section 2.3: scale residual layers by 1/sqrt(N); N = 2 * n_layer is
+            # nanoGPT's and Hugging Face's count (OpenAI's released code does not scale).
             for projection in (block.attn.c_proj, block.mlp.c_proj):
                 nn.init.normal_(projection.weight, 0.0, self.config.residual_std, generator=generator)
 

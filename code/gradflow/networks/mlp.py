@@ -6,7 +6,7 @@ Every layer (a :class:`Block`) computes
 
 where phi is the activation and S_l is the shortcut: absent in a plain network, the identity where
 the width is unchanged, and, with ``projection=True``, a bias-free linear map where the width
-changes (He et al. 2015, "Deep residual learning", Eq. 2: y = F(x) + W_s x). With
+changes (He et al. 2016, "Deep residual learning", Eq. 2: y = F(x) + W_s x). With
 ``shortcut_scale = branch_scale = 1`` and no shortcut this is the seed notebook's ``Linear -> GELU``
 layer; with an identity shortcut it is the seed's ``x + layer(x)``.
 
@@ -32,9 +32,11 @@ normal draw. Unless given, biases follow the weights: PyTorch's default for ``in
 zeros for Xavier and Kaiming.
 
 Extending (for instance for a chapter on residual connections): ``shortcut_scale`` is the lambda of
-He et al. (2016, "Identity mappings", section 3.1: h(x) = lambda x); ``Block.branch_scale`` is a
+He et al. (2016, "Identity mappings", section 3, Eq. 6: h(x_l) = lambda_l x_l; their experiments
+in section 3.1, Table 1); ``Block.branch_scale`` is a
 plain float 1.0 that may be replaced by an ``nn.Parameter`` (ReZero's alpha, initialised at 0), and
-``DeepMLP.blocks[i].linear.weight`` can be rescaled in place (GPT-2's 1/sqrt(2N)). Subclasses can
+``DeepMLP.blocks[i].linear.weight`` can be rescaled in place (GPT-2's 1/sqrt(N), Radford et al.
+section 2.3; 1/sqrt(2 n_layer) in nanoGPT and Hugging Face). Subclasses can
 override :meth:`Block.branch` or :meth:`Block.forward`.
 """
 
@@ -200,7 +202,7 @@ class Block(nn.Module):
     """One layer: h = shortcut_scale * S(x) + branch_scale * phi(W x + b).
 
     ``shortcut`` is ``None`` (plain layer), ``nn.Identity()`` or a bias-free ``nn.Linear``
-    (projection, He et al. 2015 Eq. 2). ``note`` says why a shortcut is missing, if it is.
+    (projection, He et al. 2016, "Deep residual learning", Eq. 2). ``note`` says why a shortcut is missing, if it is.
     """
 
     def __init__(

@@ -137,7 +137,8 @@ class StackedMLP(nn.Module):
     """M independent MLPs trained as one module. Without ``batch_norm``, member m is
     ``DeepMLP(widths, activation=..., init=..., shortcut=shortcut[m], final_activation=...,
     seed=seeds[m])``; with it, every hidden layer also batch-normalises its pre-activation
-    (``stacked_forward``), as the plain and residual networks of He et al. (2015) do.
+    (``stacked_forward``), as the plain and residual networks of He et al. (2016, "Deep residual
+    learning") do.
 
     The members do not interact: the loss is the sum of the members' losses, and Adam's update
     is elementwise, so each member trains exactly as it would alone.

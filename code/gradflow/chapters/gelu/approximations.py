@@ -327,7 +327,7 @@ def activation_curves(lo: float = -4.0, hi: float = 4.0, n_grid: int = 801) -> A
     return ActivationCurves(values, slopes)
 
 
-# --- Where the constants come from ----------------------------------------------------------
+# --- Where the constants could come from (a reconstruction; the paper cites Choudhury 2014) ---
 
 
 def _gate(form: str, p: float) -> tuple[ArrayFunction, ArrayFunction]:

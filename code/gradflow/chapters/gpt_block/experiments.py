@@ -100,7 +100,7 @@ def gradient_norms_by_depth(
     """:func:`layer_gradient_norms` for every depth, LayerNorm placement and shortcut setting.
 
     Returns a long table with columns ``n_layer, placement, shortcuts`` and those of
-    :func:`layer_gradient_norms`. Every model uses ``base`` (GPT-2's initialisation, scaled
+    :func:`layer_gradient_norms`. Every model uses ``base`` (nanoGPT's GPT-2-style initialisation, scaled
     residual projections included) with only those three fields changed, and the same seed.
     """
     frames = []
@@ -200,8 +200,9 @@ def residual_stream_variance(
     """Variance of the residual stream after the embeddings and after each block (Pre-LN).
 
     The stream x_l = x_0 + sum of 2l branch outputs; if the branches are roughly uncorrelated its
-    variance grows by about the branches' variance at every block. GPT-2's scaled initialisation
-    (Radford et al. 2019, section 2.3) divides every residual projection's std by sqrt(2N), so the
+    variance grows by about the branches' variance at every block. The scaled initialisation of
+    GPT-2's paper (Radford et al. 2019, section 2.3), as nanoGPT and Hugging Face implement it,
+    divides every residual projection's std by sqrt(2N), so the
     2N branch outputs add up to about one unscaled branch's variance however deep the stack.
 
     Returns columns ``scaled_init, layer`` (0 = embeddings), ``variance`` (mean over seeds of the

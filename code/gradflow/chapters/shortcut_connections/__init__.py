@@ -12,20 +12,21 @@ and never prints; ``figures`` draws them.
    the loss happens to be).
 2. **The shape check and projection shortcuts** (``projections``). ``shortcut_layout`` shows where
    the seed's check ``x.shape == layer_output.shape`` keeps a shortcut; ``with_projections`` adds
-   He et al. (2015, "Deep residual learning", Eq. 2) projection shortcuts y = F(x) + W_s x where it
+   He et al. (2016, "Deep residual learning", Eq. 2) projection shortcuts y = F(x) + W_s x where it
    drops one.
 3. **Why it works** (``identity``). For identity shortcuts x_{l+1} = x_l + F(x_l), He et al. (2016,
    "Identity mappings", Eq. 5) write dL/dx_l = dL/dx_L (I + d/dx_l sum_{i=l}^{L-1} F(x_i));
    ``identity_decomposition`` measures both terms. With shortcuts scaled by lambda (their section
-   3.1) the identity term becomes lambda^(L-l): ``lambda_scaling``.
+   3, Eqs. 6 to 8) the identity term becomes lambda^(L-l): ``lambda_scaling``.
 4. **Paths** (``paths``). Unrolled, n residual blocks are 2^n paths, C(n, k) of them through k
-   branches (Veit et al. 2016, section 3 and Fig. 6a): ``path_length_distribution``.
+   branches (Veit et al. 2016): ``path_length_distribution``.
    ``path_gradient_magnitudes`` measures the gradient each path length carries (their Fig. 6b-c).
 5. **Variance growth and its fixes** (``stream``). ``residual_stream_growth`` measures the variance
-   of the residual stream with and without GPT-2's 1/sqrt(N) scaling of each branch's last layer
-   (Radford et al. 2019, section 2.3) and ReZero's alpha = 0 (Bachlechner et al. 2020).
+   of the residual stream with and without the 1/sqrt(N) scaling of each branch's last layer of
+   GPT-2's paper (Radford et al. 2019, section 2.3) and ReZero's alpha = 0 (Bachlechner et al.
+   2020).
 6. **Training** (``training``). ``train_depth_comparison`` trains plain and residual MLPs, with and
-   without BatchNorm, of several depths on a small regression task (He et al. 2015, Fig. 1 in
+   without BatchNorm, of several depths on a small regression task (He et al. 2016, Fig. 1 in
    miniature), all seeds and kinds of one depth in one batched model
    (``gradflow.networks.stacked.StackedMLP``), and returns the loss curves.
 

@@ -102,7 +102,7 @@ def lambda_scaling(
 ) -> pd.DataFrame:
     """||dL/dh_l|| through a deep network h_l = lambda h_{l-1} + phi(W_l h_{l-1} + b_l).
 
-    He et al. (2016), section 3.1: with h(x) = lambda x the identity term of Eq. 5 becomes the
+    He et al. (2016), section 3 (Eqs. 6 to 8): with h(x) = lambda x the identity term of Eq. 5 becomes the
     product of the lambdas, lambda^(L-l), which vanishes (lambda < 1) or explodes (lambda > 1)
     with depth; the branches add their own terms. Member (seed, gain) is ``DeepMLP(depth=depth,
     width=width, activation=activation, gain=gain, shortcut=True, shortcut_scale=lambda,

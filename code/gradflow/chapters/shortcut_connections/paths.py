@@ -18,7 +18,7 @@ from ...tutorial import SEED_ACTIVATION
 
 
 def path_length_distribution(n_blocks: int) -> pd.DataFrame:
-    """The lengths of the 2^n paths through n residual blocks (Veit et al. 2016, section 3).
+    """The lengths of the 2^n paths through n residual blocks (Veit et al. 2016).
 
     Unrolling x_{i+1} = x_i + F_i(x_i) gives one path per subset of blocks whose branch it
     takes; C(n, k) paths take k branches. Returns one row per length k = 0..n with the exact
@@ -102,7 +102,7 @@ def path_gradient(
 def path_gradient_magnitudes(
     model: DeepMLP, x: torch.Tensor, readout: torch.Tensor, n_samples: int = 64, seed: int = 0
 ) -> pd.DataFrame:
-    """Veit et al. (2016), section 4.3 and Fig. 6: how much gradient paths of each length carry.
+    """Veit et al. (2016), Fig. 6: how much gradient paths of each length carry.
 
     For each length k = 0..n, ``n_samples`` paths of length k are drawn uniformly (a random
     k-subset of the blocks, from a generator seeded with ``seed``), and for each the gradient

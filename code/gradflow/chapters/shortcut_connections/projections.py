@@ -1,5 +1,5 @@
 """Where the seed's shape check keeps a shortcut, and projection shortcuts where it drops one
-(He et al. 2015, Eq. 2). Part of the chapter "Shortcut connections"
+(He et al. 2016, "Deep residual learning", Eq. 2). Part of the chapter "Shortcut connections"
 (``book/shortcut_connections.md``)."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def shortcut_layout(layer_sizes: Sequence[int]) -> pd.DataFrame:
 def with_projections(model: DeepMLP, seed: int, all_layers: bool = False) -> DeepMLP:
     """A copy of ``model`` with a projection shortcut W_s x wherever it has no shortcut.
 
-    He et al. (2015), Eq. 2: y = F(x, {W_i}) + W_s x, with W_s a bias-free linear map from the
+    He et al. (2016, "Deep residual learning"), Eq. 2: y = F(x, {W_i}) + W_s x, with W_s a bias-free linear map from the
     layer's input width to its output width ("option B": projections only where the width
     changes; identity shortcuts elsewhere). With ``all_layers`` every shortcut becomes a
     projection ("option C"). The projections are drawn with ``model``'s initialisation from a

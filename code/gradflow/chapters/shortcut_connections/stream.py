@@ -31,7 +31,8 @@ class ResidualStack(nn.Module):
 
     - ``"none"``: as drawn, alpha = 1;
     - ``"gpt2"``: W2 multiplied by 1/sqrt(N) with N = n_blocks residual branches (Radford et al.
-      2019, section 2.3; a GPT-2 block holds two branches, hence 1/sqrt(2 n_layer) there);
+      2019, section 2.3; nanoGPT and Hugging Face count two branches per GPT-2 block and use
+      1/sqrt(2 n_layer); OpenAI's released code does not scale);
     - ``"rezero"``: alpha is a learnable scalar per block initialised at 0 (Bachlechner et al.
       2020), so that every block starts as the identity. SkipInit (De & Smith 2020) is the same
       at initialisation.

@@ -1,6 +1,6 @@
 """Training, not one gradient snapshot: plain and residual MLPs, with and without BatchNorm, trained
-on a small regression task (He et al. 2015, Fig. 1 in miniature). Part of the chapter "Shortcut
-connections" (``book/shortcut_connections.md``)."""
+on a small regression task (He et al. 2016, "Deep residual learning", Fig. 1 in miniature). Part
+of the chapter "Shortcut connections" (``book/shortcut_connections.md``)."""
 
 from __future__ import annotations
 
@@ -108,8 +108,8 @@ def train_depth_comparison(
     form), PyTorch's default initialisation and a linear output. ``"plain"``: no shortcuts;
     ``"residual"``: identity shortcuts on the D - 2 layers whose width is unchanged (the seed's
     rule); ``"plain_bn"`` and ``"residual_bn"``: the same with BatchNorm before each hidden
-    activation, as in He et al. (2015). Networks with the same seed start from the same
-    weights. He et al. 2015, Fig. 1 in miniature: the question is the training loss.
+    activation, as in He et al. (2016). Networks with the same seed start from the same
+    weights. He et al. 2016, Fig. 1 in miniature: the question is the training loss.
     """
     depths = [checks.positive_int("depth", d) for d in depths]
     if min(depths) < 2:

@@ -1,0 +1,58 @@
+"""The student edition: every exercise, numbered, and no solution on any page (``_ext/editions``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from bs4 import BeautifulSoup
+
+from conftest import JUPYTER_BOOK, STRICT, copy_repo, site_pages
+
+pytestmark = pytest.mark.build
+
+
+def exercises_and_solutions(html_root) -> tuple[list[str], list[str], str]:
+    exercises, solutions, text = [], [], []
+    for page in site_pages(html_root):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        article = soup.select_one("article")
+        if article is None:
+            continue
+        exercises += [e.get("id", "") for e in article.select("div.exercise")]
+        solutions += [s.get("id", "") for s in article.select("div.solution")]
+        text.append(article.get_text())
+    return exercises, solutions, "\n".join(text)
+
+
+def test_the_full_book_follows_every_exercise_with_its_solution(built_book):
+    exercises, solutions, text = exercises_and_solutions(built_book.html)
+    assert len(exercises) == 16 and len(solutions) == 16
+    assert "def slope_at_zero" in text  # a solution's code, executed and shown
+
+
+def test_the_student_edition_has_every_exercise_and_no_solution(built_book, tmp_path):
+    root = copy_repo(tmp_path / "repo")
+    shutil.copytree(built_book.root / "_build" / ".jupyter_cache", root / "_build" / ".jupyter_cache")
+    env = dict(os.environ, PYTHONPATH=str(root / "code"), BOOK_EDITION="student")
+    done = subprocess.run(
+        [JUPYTER_BOOK, "build", ".", *STRICT, "--path-output", "_build/student"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-6000:]
+    assert "Executing notebook" not in log, "the student edition reuses the full book's cache"
+    exercises, solutions, text = exercises_and_solutions(root / "_build/student/_build/html")
+    assert len(exercises) == 16
+    assert solutions == []
+    assert "Solution to" not in text and "def slope_at_zero" not in text
+
+
+def test_an_unknown_edition_fails_the_build(tmp_path):
+    root = copy_repo(tmp_path / "repo")
+    env = dict(os.environ, PYTHONPATH=str(root / "code"), BOOK_EDITION="teacher")
+    done = subprocess.run([JUPYTER_BOOK, "build", ".", *STRICT], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode != 0
+    assert "BOOK_EDITION must be one of ('full', 'student'), got 'teacher'" in done.stdout + done.stderr
