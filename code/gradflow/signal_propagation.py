@@ -33,6 +33,7 @@ import math
 from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
 
 from . import activations as act
+
+if TYPE_CHECKING:
+    import torch
 from .networks.mlp import bias_variance, check_init, resolve_widths, sigma_w2
 
 #: Quadrature settings (see the module docstring).
@@ -220,3 +224,56 @@ def loss_shares(measured_factors: Sequence[float], activation: str, init: str, *
     return {"small": small, "ln_slope": ln_slope, "ln_init": ln_init,
             "share_small": ln_slope / (ln_slope + ln_init), "meas": math.exp(ln_meas),
             "ln_meas": ln_meas, "ln_act": ln_meas - ln_init, "share_meas": 1 - ln_init / ln_meas}
+
+
+def narrow_network_factors(
+    widths: Sequence[int],
+    activation: str,
+    init: str,
+    inputs: torch.Tensor,
+    seeds: Sequence[int],
+    highlight_seed: int,
+) -> pd.DataFrame:
+    """Per-layer backward factors of a small network (such as the seed's), predicted and measured.
+
+    The loss is the seed notebook's (MSE against zeros, float64). For each layer l = 2..L the
+    factor is ||dL/dh_{l-1}|| / ||dL/dh_l||, the effect of layer l's Jacobian. Columns:
+    ``small_signal`` (|phi'(0)| sqrt(sigma_w^2)), ``predicted`` (mean-field, at the layer's
+    predicted q_l, with the inputs' mean square), ``seed`` (the factor in ``highlight_seed``'s
+    network), ``rms`` (root mean square over ``seeds``: mean-field predicts mean squares),
+    ``median`` (over seeds), and the seed notebook's statistic: ``weight_seed`` and
+    ``weight_median``, the ratio mean|dL/dW_{l-1}| / mean|dL/dW_l|. Networks whose gradient is
+    exactly zero (every unit of some layer dead) are left out; ``dead`` counts them.
+    """
+    all_seeds = list(dict.fromkeys([*seeds, highlight_seed]))
+    from .networks.stacked import batched_profiles
+
+    frame = batched_profiles(widths, activation, init, all_seeds, inputs=inputs, loss="mse")
+    signal = frame.pivot(index="seed", columns="layer", values="signal_norm")
+    weight = frame.pivot(index="seed", columns="layer", values="weight_grad_mean_abs")
+    alive = (signal > 0).all(axis=1) & (weight > 0).all(axis=1)
+    population = alive.loc[list(seeds)]
+    s = signal.loc[population[population].index].to_numpy()
+    w = weight.loc[population[population].index].to_numpy()
+    s_ratio, w_ratio = s[:, :-1] / s[:, 1:], w[:, :-1] / w[:, 1:]
+    hs, hw = signal.loc[highlight_seed].to_numpy(), weight.loc[highlight_seed].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seed_s, seed_w = hs[:-1] / hs[1:], hw[:-1] / hw[1:]
+    second = float(inputs.double().pow(2).mean())
+    prediction = predict_layers(activation, init, widths, input_second_moment=second)
+    n_layers = len(widths) - 1
+    small = [small_signal_factor(activation, init, fan_in=widths[i], fan_out=widths[i + 1])
+             for i in range(n_layers)]
+    table = pd.DataFrame({
+        "layer": np.arange(2, n_layers + 1),
+        "small_signal": small[1:],
+        "predicted": prediction["backward_factor"].to_numpy()[1:],
+        "seed": seed_s,
+        "rms": np.sqrt(np.mean(s_ratio**2, axis=0)),
+        "median": np.median(s_ratio, axis=0),
+        "weight_seed": seed_w,
+        "weight_median": np.median(w_ratio, axis=0),
+    }).set_index("layer")
+    table.attrs["dead"] = int((~population).sum())
+    table.attrs["seeds"] = len(population)
+    return table

@@ -1,9 +1,11 @@
 """The experiments of the chapter "Vanishing and exploding gradients"
 (``book/vanishing_gradients.md``), in ``experiments``; its figures are in ``figures``. The
-gradient probes the chapter uses on single networks are ``gradflow.probes``'s, named here too."""
+gradient probes the chapter uses on single networks are ``gradflow.probes``'s, and the predicted and
+measured factors of a small network ``gradflow.signal_propagation``'s, named here too."""
 
 from ...networks.stacked import batched_profiles
 from ...probes import gradient_profile
+from ...signal_propagation import narrow_network_factors
 from .experiments import (
     ACTIVATIONS,
     depth_gain_grid,
@@ -11,7 +13,6 @@ from .experiments import (
     factor_table,
     gradient_sweep,
     layer_profiles,
-    narrow_network_factors,
     norm_underflow,
     seed_comparison,
 )

@@ -20,7 +20,7 @@ from ... import checks
 from ...networks.mlp import check_activation, check_init
 from ...networks.stacked import batched_profiles
 from ...probes import block_states, seed_loss
-from ...signal_propagation import mean_backward_factor, predict_layers, small_signal_factor
+from ...signal_propagation import mean_backward_factor, predict_layers
 
 #: The activations the chapter sweeps (every one of the registry but GELU's sigmoid form).
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "gelu_tanh", "silu")
@@ -155,57 +155,6 @@ def depth_gain_grid(
             predicted[(float(gain), d)] = float(cumulative[d - 1])
     grid["predicted"] = [predicted[key] for key in grid.index]
     return grid.reset_index()
-
-
-def narrow_network_factors(
-    widths: Sequence[int],
-    activation: str,
-    init: str,
-    inputs: torch.Tensor,
-    seeds: Sequence[int],
-    highlight_seed: int,
-) -> pd.DataFrame:
-    """Per-layer backward factors of a small network (such as the seed's), predicted and measured.
-
-    The loss is the seed notebook's (MSE against zeros, float64). For each layer l = 2..L the
-    factor is ||dL/dh_{l-1}|| / ||dL/dh_l||, the effect of layer l's Jacobian. Columns:
-    ``small_signal`` (|phi'(0)| sqrt(sigma_w^2)), ``predicted`` (mean-field, at the layer's
-    predicted q_l, with the inputs' mean square), ``seed`` (the factor in ``highlight_seed``'s
-    network), ``rms`` (root mean square over ``seeds``: mean-field predicts mean squares),
-    ``median`` (over seeds), and the seed notebook's statistic: ``weight_seed`` and
-    ``weight_median``, the ratio mean|dL/dW_{l-1}| / mean|dL/dW_l|. Networks whose gradient is
-    exactly zero (every unit of some layer dead) are left out; ``dead`` counts them.
-    """
-    all_seeds = list(dict.fromkeys([*seeds, highlight_seed]))
-    frame = batched_profiles(widths, activation, init, all_seeds, inputs=inputs, loss="mse")
-    signal = frame.pivot(index="seed", columns="layer", values="signal_norm")
-    weight = frame.pivot(index="seed", columns="layer", values="weight_grad_mean_abs")
-    alive = (signal > 0).all(axis=1) & (weight > 0).all(axis=1)
-    population = alive.loc[list(seeds)]
-    s = signal.loc[population[population].index].to_numpy()
-    w = weight.loc[population[population].index].to_numpy()
-    s_ratio, w_ratio = s[:, :-1] / s[:, 1:], w[:, :-1] / w[:, 1:]
-    hs, hw = signal.loc[highlight_seed].to_numpy(), weight.loc[highlight_seed].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        seed_s, seed_w = hs[:-1] / hs[1:], hw[:-1] / hw[1:]
-    second = float(inputs.double().pow(2).mean())
-    prediction = predict_layers(activation, init, widths, input_second_moment=second)
-    n_layers = len(widths) - 1
-    small = [small_signal_factor(activation, init, fan_in=widths[i], fan_out=widths[i + 1])
-             for i in range(n_layers)]
-    table = pd.DataFrame({
-        "layer": np.arange(2, n_layers + 1),
-        "small_signal": small[1:],
-        "predicted": prediction["backward_factor"].to_numpy()[1:],
-        "seed": seed_s,
-        "rms": np.sqrt(np.mean(s_ratio**2, axis=0)),
-        "median": np.median(s_ratio, axis=0),
-        "weight_seed": seed_w,
-        "weight_median": np.median(w_ratio, axis=0),
-    }).set_index("layer")
-    table.attrs["dead"] = int((~population).sum())
-    table.attrs["seeds"] = len(population)
-    return table
 
 
 def seed_comparison(
