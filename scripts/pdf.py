@@ -9,8 +9,8 @@ every solution and tab open. Before printing, the script waits until MathJax has
 equation and every image has loaded; figures are printed as the site serves them, so SVG figures
 stay vector graphics. The per-page PDFs are ``pdf/<page>.pdf``; the whole book,
 ``pdf/gradflow-book.pdf``, is printed as one document: the first page with the articles of the
-others, in the order of ``_toc.yml``, appended to it, each from a new sheet. Every PDF is tagged
-(a figure carries its alt text) and has an outline built from the headings.
+others, in the order of ``_toc.yml``, appended to it, each from a new sheet, with a bookmark per
+chapter. Every PDF is tagged: a figure carries its alt text.
 The site links them from every page's download menu when it is built with ``BOOK_PDF_LINKS=1``
 (``.github/workflows/publish.yml`` does); ``tests/test_pdf.py`` checks what they contain.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import logging
 import os
 import sys
 import threading
@@ -95,6 +96,16 @@ async ({urls, title}) => {
 """
 
 
+# The page's title: its first heading, without the theme's "#" link.
+HEADING = """
+() => {
+  const h1 = document.querySelector("article h1").cloneNode(true);
+  h1.querySelectorAll(".headerlink").forEach((link) => link.remove());
+  return h1.textContent.trim().replace(/\\s+/g, " ");
+}
+"""
+
+
 def toc_pages(root: Path) -> list[str]:
     """The pages of the table of contents, in reading order, as paths without suffix."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
@@ -122,7 +133,7 @@ def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 # A4 less the margins below, in CSS pixels: the page is laid out as wide as it will be printed.
 VIEWPORT = {"width": 680, "height": 1000}
 PDF_OPTIONS = {
-    "format": "A4", "print_background": True, "outline": True, "tagged": True,
+    "format": "A4", "print_background": True, "tagged": True,
     "display_header_footer": True, "header_template": "<span></span>", "footer_template": FOOTER,
     "margin": {"top": "15mm", "bottom": "18mm", "left": "15mm", "right": "15mm"},
 }
@@ -142,8 +153,10 @@ def _print(page, name: str, target: Path) -> None:
     page.pdf(path=str(target), **PDF_OPTIONS)
 
 
-def print_book(html: Path, out: Path, chromium: str, title: str) -> list[Path]:
-    """Print every page of the table of contents, then the whole book; the PDFs written."""
+def print_book(html: Path, out: Path, chromium: str, title: str) -> list[tuple[str, Path]]:
+    """Print every page of the table of contents, then the whole book (last).
+
+    Returns ``(title, PDF)`` for each, in reading order."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -156,17 +169,38 @@ def print_book(html: Path, out: Path, chromium: str, title: str) -> list[Path]:
             page = browser.new_page(viewport=VIEWPORT)
             for name in names:
                 _open(page, f"{base}{name}.html")
-                written.append(out / f"{Path(name).name}.pdf")
-                _print(page, name, written[-1])
+                heading = page.evaluate(HEADING)
+                written.append((heading, out / f"{Path(name).name}.pdf"))
+                _print(page, name, written[-1][1])
             _open(page, f"{base}{names[0]}.html")
             page.evaluate(APPEND_PAGES, {"urls": [f"{base}{n}.html" for n in names[1:]], "title": title})
-            written.append(out / BOOK_PDF)
-            _print(page, "the whole book", written[-1])
+            written.append((title, out / BOOK_PDF))
+            _print(page, "the whole book", written[-1][1])
             browser.close()
     finally:
         server.shutdown()
         server.server_close()
     return written
+
+
+def add_bookmarks(book: Path, chapters: list[tuple[str, Path]]) -> None:
+    """One bookmark per chapter in the book's PDF, at the sheet where the chapter starts (the book
+    prints each chapter from a new sheet, so it starts after the sheets of those before it).
+    Chromium's own outline repeats or joins the words of a heading that wraps, so it is not used."""
+    from pypdf import PdfReader, PdfWriter
+
+    # Chromium's PDFs declare a trailer size one or two objects short; pypdf says so, harmlessly.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    writer = PdfWriter(clone_from=PdfReader(book))
+    first = 0
+    for title, path in chapters:
+        writer.add_outline_item(title=title, page_number=first)
+        first += len(PdfReader(path).pages)
+    if first != len(writer.pages):
+        raise RuntimeError(f"the chapters have {first} sheets, the book {len(writer.pages)}")
+    writer.page_mode = "/UseOutlines"
+    with book.open("wb") as file:
+        writer.write(file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,12 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     config = yaml.safe_load((book_root(html) / "_config.yml").read_text())
     written = print_book(html, out, chromium, config.get("title", "The book"))
+    add_bookmarks(written[-1][1], written[:-1])
     seconds = time.perf_counter() - start
     from pypdf import PdfReader
 
-    for path in written:
-        print(f"{path.relative_to(html.parent) if path.is_relative_to(html.parent) else path}: "
-              f"{len(PdfReader(path).pages)} pages")
+    for _, path in written:
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"{shown}: {len(PdfReader(path).pages)} pages")
     print(f"{len(written)} PDFs in {seconds:.0f} s")
     return 0
 

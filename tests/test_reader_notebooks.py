@@ -298,3 +298,50 @@ def test_install_cell_installs_only_where_the_package_is_missing():
     assert "run_line_magic('pip', 'install" in python
     assert '"gradflow @ git+https://github.com/o/r@abc123"' in source
     assert json.dumps(source)  # plain text, storable in a notebook
+
+
+@pytest.mark.build
+def test_publishing_replaces_the_notebooks_branch_with_the_tree(built_book, tmp_path):
+    """scripts/publish_notebooks.sh, pushed to a scratch remote: the branch holds the tree, the
+    checkout's own branch and index are untouched."""
+    def git(*args, cwd):
+        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    repo, remote = tmp_path / "repo", tmp_path / "remote.git"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "publish_notebooks.sh", repo / "scripts")
+    shutil.copytree(built_book.root / "_build" / "notebooks", repo / "_build" / "notebooks")
+    (repo / ".gitignore").write_text("_build/\n")
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "source", cwd=repo)
+    git("init", "-q", "--bare", str(remote), cwd=tmp_path)
+    for _ in range(2):  # the second run replaces the branch
+        subprocess.run(["bash", "scripts/publish_notebooks.sh", str(remote), "notebooks"],
+                       cwd=repo, check=True, capture_output=True)
+    files = git("ls-tree", "-r", "--name-only", "notebooks", cwd=remote).splitlines()
+    expected = sorted(str(p.relative_to(repo / "_build" / "notebooks"))
+                      for p in (repo / "_build" / "notebooks").rglob("*") if p.is_file())
+    assert sorted(files) == expected
+    assert "100755 blob" in git("ls-tree", "notebooks", "binder/postBuild", cwd=remote)
+    assert git("rev-list", "--count", "notebooks", cwd=remote) == "1"
+    source = git("rev-parse", "HEAD", cwd=repo)
+    assert git("log", "-1", "--format=%s", "notebooks", cwd=remote) == f"Reader notebooks built from {source}"
+    assert git("status", "--porcelain", cwd=repo) == "" and git("branch", "--show-current", cwd=repo) == "main"
+
+
+def test_the_publish_workflow_prints_the_pdfs_and_publishes_the_notebooks():
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "publish.yml").read_text())
+    build = workflow["jobs"]["build"]
+    assert build["env"]["BOOK_COMMIT"] == "${{ github.sha }}"
+    assert build["env"]["BOOK_PDF_LINKS"] == "1"
+    assert workflow["permissions"]["contents"] == "write"
+    runs = [step.get("run", "") for step in build["steps"]]
+    order = [next(i for i, r in enumerate(runs) if needle in r)
+             for needle in ("scripts/build.sh", "scripts/pdf.py", "scripts/publish_notebooks.sh")]
+    assert order == sorted(order), "build, then print, then publish"
+    upload = next(s for s in build["steps"] if "upload-pages-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"] == "_build/html"
