@@ -158,8 +158,7 @@ def _titled(content: str) -> tuple[str | None, str]:
 def glue_text(context: Context, content: str) -> str:
     from myst_nb.core.variables import format_plain_text
 
-    key, _, spec = content.rpartition(":") if ":" in content else ("", "", "")
-    key = key or content
+    key, spec = content.rsplit(":", 1) if ":" in content else (content, "")
     data = context.glue_data(key)
     if "text/plain" not in data:
         raise ConversionError(f"glued value {key!r} has no text/plain")
@@ -428,6 +427,22 @@ def glued_figure(context: Context, directive: Directive, caption: list[str], att
 
 # --- whole notebooks ----------------------------------------------------------------------------
 
+#: Python's default repr, which names a memory address: different in every run.
+DEFAULT_REPR = re.compile(r"^<[\w.]+ (object )?at 0x[0-9a-f]+>$")
+
+
+def without_addresses(outputs: list) -> list:
+    """Outputs without a default-repr ``text/plain`` (``<...Styler at 0x7f...>``) where the output
+    has another representation (the site shows that one): the address differs from run to run."""
+    for output in outputs:
+        data = output.get("data", {})
+        plain = data.get("text/plain")
+        text = plain if isinstance(plain, str) else "".join(plain or [])
+        if len(data) > 1 and DEFAULT_REPR.match(text.strip()):
+            del data["text/plain"]
+    return outputs
+
+
 def cell_id(name: str, index: int) -> str:
     return f"{name}-{index:03d}"
 
@@ -445,6 +460,8 @@ def reader_notebook(
     for cell in executed.cells:
         cell = copy.deepcopy(cell)
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = without_addresses(cell.outputs)
         if cell.cell_type == "markdown":
             try:
                 source, attachments = convert_markdown(context, cell.source)

@@ -345,3 +345,16 @@ def test_the_publish_workflow_prints_the_pdfs_and_publishes_the_notebooks():
     assert order == sorted(order), "build, then print, then publish"
     upload = next(s for s in build["steps"] if "upload-pages-artifact" in s.get("uses", ""))
     assert upload["with"]["path"] == "_build/html"
+
+
+def test_outputs_lose_only_the_memory_addresses_of_default_reprs():
+    styled = {"output_type": "execute_result", "execution_count": 3, "metadata": {},
+              "data": {"text/html": "<table></table>",
+                       "text/plain": "<pandas.io.formats.style.Styler at 0x7f2acd6c7790>"}}
+    only_repr = {"output_type": "execute_result", "execution_count": 4, "metadata": {},
+                 "data": {"text/plain": "<object object at 0x7f2acd6c7790>"}}
+    frame = {"output_type": "execute_result", "execution_count": 5, "metadata": {},
+             "data": {"text/html": "<table></table>", "text/plain": "   a\n0  1"}}
+    cleaned = reader.without_addresses([styled, only_repr, frame])
+    assert [sorted(o["data"]) for o in cleaned] == [["text/html"], ["text/plain"],
+                                                   ["text/html", "text/plain"]]
