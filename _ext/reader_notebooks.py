@@ -122,11 +122,14 @@ class Context:
     site: str  # the site's base URL, ending in "/"
     glue: dict[str, dict]  # key -> the glue output (its data without the glue prefix)
     labels: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # std domain labels
+    anonlabels: dict[str, tuple[str, str]] = field(default_factory=dict)  # labels without a title
     terms: dict[str, tuple[str, str]] = field(default_factory=dict)  # lower-case term -> target
     figure_numbers: dict[str, str] = field(default_factory=dict)  # label -> "8"
     equation_numbers: dict[str, str] = field(default_factory=dict)  # label -> "1"
     citations: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> label parts
     figure_format: str = "Fig. %s"
+    exercise_numbers: dict[str, str] = field(default_factory=dict)  # label -> "1.1"
+    exercise_format: str = "Exercise %s"
     citations_page: str = "references"  # the page that holds the bibliography
     glued: list[Glued] = field(default_factory=list)
     cited: list[str] = field(default_factory=list)
@@ -138,6 +141,11 @@ class Context:
         if key not in self.glue:
             raise ConversionError(f"no glued value {key!r}")
         return self.glue[key]
+
+    def exercise(self, label: str) -> str:
+        if label not in self.exercise_numbers:
+            raise ConversionError(f"no numbered exercise {label!r}")
+        return self.exercise_format.replace("%s", self.exercise_numbers[label])
 
     def figure(self, label: str) -> str:
         if label not in self.figure_numbers:
@@ -185,10 +193,12 @@ def convert_role(context: Context, name: str, content: str) -> str:
         return f"[{title or target}]({context.url(*found)})"
     if name == "ref":
         title, target = _titled(content)
-        if target not in context.labels:
-            raise ConversionError(f"no label {target!r}")
-        docname, anchor, section = context.labels[target]
-        return f"[{title or section}]({context.url(docname, anchor)})"
+        if target in context.labels:
+            docname, anchor, section = context.labels[target]
+            return f"[{title or section}]({context.url(docname, anchor)})"
+        if title and target in context.anonlabels:  # a label above a paragraph, not a title
+            return f"[{title}]({context.url(*context.anonlabels[target])})"
+        raise ConversionError(f"no label {target!r}")
     if name == "numref":
         title, target = _titled(content)
         if title:
@@ -377,6 +387,16 @@ def convert_directive(context: Context, directive: Directive, attachments: dict)
         return ([f"**{title}**", ""] if title else []) + _trim(body)
     if name in ("grid", "tab-set"):
         return _trim(body)
+    if name == "exercise":  # sphinx-exercise: numbered like the site, "Exercise 1.1"
+        title = context.exercise(directive.options.get("label", ""))
+        if argument:
+            title += f" ({convert_inline(context, argument)})"
+        return _quote([f"**{title}**", "", *_trim(body)])
+    if name in ("solution", "solution-start"):  # a solution's cells follow until solution-end
+        heading = f"**Solution to {context.exercise(argument)}**"
+        return [heading, "", *_trim(body)] if name == "solution" else [heading]
+    if name == "solution-end":
+        return []
     if name in ("glue", "glue:", "glue:any"):
         return glued_block(context, argument)
     if name == "glue:figure":
@@ -555,6 +575,15 @@ def _figure_numbers(env, labels) -> dict[str, str]:
     return numbers
 
 
+def _exercise_numbers(env) -> dict[str, str]:
+    """``{label: "1.1"}`` for sphinx-exercise's numbered exercises (their ids are their labels)."""
+    numbers = {}
+    for found in env.toc_fignumbers.values():
+        for label, number in found.get("exercise", {}).items():
+            numbers[label] = ".".join(map(str, number))
+    return numbers
+
+
 def _equation_numbers(app: Sphinx) -> dict[str, str]:
     from docutils.nodes import make_id
 
@@ -605,9 +634,12 @@ def write_reader_notebooks(app: Sphinx, exception: Exception | None) -> None:
         glue = {k: {m.removeprefix(GLUE_PREFIX): v for m, v in o["data"].items()} for k, o in glue.items()}
         context = Context(
             docname=docname, site=site_url(app), glue=glue, labels=labels,
+            anonlabels=dict(std.anonlabels),
             terms=dict(std._terms), figure_numbers=_figure_numbers(env, labels),
             equation_numbers=_equation_numbers(app), citations=citations,
             figure_format=app.config.numfig_format.get("figure", "Fig. %s"),
+            exercise_numbers=_exercise_numbers(env),
+            exercise_format=app.config.numfig_format.get("exercise", "Exercise %s"),
         )
         if bibliography_pages:
             context.citations_page = bibliography_pages[0]

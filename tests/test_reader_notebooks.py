@@ -358,3 +358,14 @@ def test_outputs_lose_only_the_memory_addresses_of_default_reprs():
     cleaned = reader.without_addresses([styled, only_repr, frame])
     assert [sorted(o["data"]) for o in cleaned] == [["text/html"], ["text/plain"],
                                                    ["text/html", "text/plain"]]
+
+
+def test_exercises_are_numbered_quotes_and_solutions_open_headings():
+    ctx = context(x=0.5)
+    ctx.exercise_numbers = {"ex-a": "1.2"}
+    exercise, _ = reader.convert_markdown(ctx, ":::{exercise}\n:label: ex-a\n\nFind $x$.\n:::")
+    assert exercise == "> **Exercise 1.2**\n>\n> Find $x$."
+    start, _ = reader.convert_markdown(ctx, ":::{solution-start} ex-a\n:class: dropdown\n:::")
+    assert start == "**Solution to Exercise 1.2**"
+    end, _ = reader.convert_markdown(ctx, "It is {glue:text}`x:.1f`.\n\n:::{solution-end}\n:::")
+    assert end == "It is 0.5."
