@@ -107,9 +107,11 @@ HEADING = """
 
 
 def toc_pages(root: Path) -> list[str]:
-    """The pages of the table of contents, in reading order, as paths without suffix."""
+    """The pages of the table of contents (its root, then every part's chapters), in reading
+    order, as paths without suffix."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    return [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
+    chapters = [c for part in toc.get("parts", []) for c in part.get("chapters", [])]
+    return [toc["root"]] + [c["file"] for c in chapters + toc.get("chapters", [])]
 
 
 def book_root(html: Path) -> Path:
