@@ -170,7 +170,10 @@ def glue_text(context: Context, content: str) -> str:
     data = context.glue_data(key)
     if "text/plain" not in data:
         raise ConversionError(f"glued value {key!r} has no text/plain")
-    text = format_plain_text(data["text/plain"], spec or "s")
+    try:
+        text = format_plain_text(data["text/plain"], spec or "s")
+    except (TypeError, ValueError) as error:  # myst-nb warns, and so does this extension
+        raise ConversionError(f"glued value {key!r} cannot be formatted as {spec!r}: {error}") from None
     context.glued.append(Glued(key, spec, text))
     return text
 

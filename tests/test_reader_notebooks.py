@@ -369,3 +369,8 @@ def test_exercises_are_numbered_quotes_and_solutions_open_headings():
     assert start == "**Solution to Exercise 1.2**"
     end, _ = reader.convert_markdown(ctx, "It is {glue:text}`x:.1f`.\n\n:::{solution-end}\n:::")
     assert end == "It is 0.5."
+
+
+def test_a_value_the_page_cannot_format_is_a_warning_not_a_crash():
+    with pytest.raises(reader.ConversionError, match="cannot be formatted"):
+        reader.convert_markdown(context(word="never"), "It is {glue:text}`word:.2f`.")
