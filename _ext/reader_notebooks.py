@@ -450,6 +450,9 @@ def glued_figure(context: Context, directive: Directive, caption: list[str], att
 
 # --- whole notebooks ----------------------------------------------------------------------------
 
+#: Tags with which a page shows none of a cell's outputs.
+HIDDEN_OUTPUTS = {"remove-output", "remove-cell"}
+
 #: Python's default repr, which names a memory address: different in every run.
 DEFAULT_REPR = re.compile(r"^<[\w.]+ (object )?at 0x[0-9a-f]+>$")
 
@@ -484,7 +487,12 @@ def reader_notebook(
         cell = copy.deepcopy(cell)
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
-            cell.outputs = without_addresses(cell.outputs)
+            hidden = HIDDEN_OUTPUTS.intersection(cell.metadata.get("tags", []))
+            # What the page does not show (timings, say) is not the build's to keep: running
+            # the cell shows it.
+            cell.outputs = [] if hidden else without_addresses(cell.outputs)
+            if hidden:
+                cell.execution_count = None
         if cell.cell_type == "markdown":
             try:
                 source, attachments = convert_markdown(context, cell.source)

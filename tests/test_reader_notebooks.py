@@ -374,3 +374,16 @@ def test_exercises_are_numbered_quotes_and_solutions_open_headings():
 def test_a_value_the_page_cannot_format_is_a_warning_not_a_crash():
     with pytest.raises(reader.ConversionError, match="cannot be formatted"):
         reader.convert_markdown(context(word="never"), "It is {glue:text}`word:.2f`.")
+
+
+def test_outputs_the_page_hides_are_not_kept():
+    executed = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print(time())", metadata={"tags": ["remove-output"]},
+                                  outputs=[nbformat.v4.new_output("stream", text="0.0123\n")]),
+        nbformat.v4.new_code_cell("1 + 1", outputs=[nbformat.v4.new_output(
+            "execute_result", data={"text/plain": "2"}, execution_count=2)], execution_count=2),
+    ])
+    notebook = reader.reader_notebook(context(), executed, title="T", book="B", install="pass")
+    assert [c.outputs for c in notebook.cells if c.cell_type == "code"][1] == []
+    assert notebook.cells[-1].outputs[0]["data"] == {"text/plain": "2"}
+    assert notebook.cells[1].cell_type == "markdown" and notebook.cells[0].source == "pass"
