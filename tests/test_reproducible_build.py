@@ -1,4 +1,5 @@
-"""Two clean builds of the same sources give byte-identical chapter pages and figures."""
+"""Two clean builds of the same sources give byte-identical chapter pages, figures and reader
+notebooks (the download, and what the notebooks branch publishes)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ def files(root, pattern):
 def test_two_clean_builds_are_byte_identical(built_book, tmp_path):
     second = build_book(copy_repo(tmp_path / "repo"))
     assert second.returncode == 0, second.log[-4000:]
-    for pattern in ("book/*.html", "_images/*"):
+    for pattern in ("book/*.html", "_images/*", "_sources/book/*.ipynb"):
         first_files, second_files = files(built_book.html, pattern), files(second.html, pattern)
         assert sorted(first_files) == sorted(second_files), pattern
         differing = [name for name in first_files if first_files[name] != second_files[name]]
         assert not differing, f"differ between two clean builds: {differing}"
     assert files(built_book.html, "book/*.html"), "no chapter pages compared"
     assert files(built_book.html, "_images/*"), "no figures compared"
+    assert files(built_book.html, "_sources/book/*.ipynb"), "no notebooks compared"
