@@ -132,7 +132,11 @@ def test_readers_started_at_once_on_an_empty_cache_all_succeed(tmp_path):
     # a TypeError).
     context = multiprocessing.get_context("fork")
     for round_ in range(5):
+        # The folder exists but holds no database. (jupyter-cache creates a missing folder with a
+        # plain mkdir, which four processes can race on too; in a build the main process creates
+        # folder and database before any reader starts.)
         folder = tmp_path / f"cache-{round_}"
+        folder.mkdir()
         start, errors = context.Barrier(4), context.Queue()
         readers = [context.Process(target=_open_and_write, args=(str(folder), start, errors))
                    for _ in range(4)]
