@@ -473,17 +473,56 @@ def cell_id(name: str, index: int) -> str:
     return f"{name}-{index:03d}"
 
 
+SOLUTION_START = re.compile(r"^:{3,}\{solution-start\}", re.MULTILINE)
+SOLUTION_END = re.compile(r"^:{3,}\{solution-end\}[^\n]*\n:{3,}[ \t]*$\n?", re.MULTILINE)
+
+
+def without_solutions(cells: list) -> list:
+    """The cells with every solution left out, from its ``solution-start`` directive to the end
+    of its ``solution-end`` directive: the code cells between them, and the Markdown around them
+    (the student edition's notebooks, like its pages, keep the exercises only)."""
+    kept, inside = [], False
+    for cell in cells:
+        if cell.cell_type != "markdown":
+            if not inside:
+                kept.append(cell)
+            continue
+        text, parts = cell.source, []
+        while text:
+            marker = (SOLUTION_END if inside else SOLUTION_START).search(text)
+            if marker is None:
+                if not inside:
+                    parts.append(text)
+                break
+            if inside:
+                text = text[marker.end():]
+            else:
+                parts.append(text[:marker.start()])
+                text = text[marker.start():]
+            inside = not inside
+        source = "".join(parts).strip()
+        if source:
+            cell = copy.deepcopy(cell)
+            cell.source = source
+            kept.append(cell)
+    if inside:
+        raise ConversionError("a solution-start without its solution-end")
+    return kept
+
+
 def reader_notebook(
     context: Context, executed: nbformat.NotebookNode, *, title: str, book: str,
-    install: str,
+    install: str, solutions: bool = True,
 ) -> nbformat.NotebookNode:
-    """The reader notebook of one chapter, from the notebook myst-nb executed."""
+    """The reader notebook of one chapter, from the notebook myst-nb executed; without the
+    exercises' solutions when ``solutions`` is false (the student edition)."""
     name = context.docname.rsplit("/", 1)[-1]
     cells = [
         nbformat.v4.new_code_cell(install),
         nbformat.v4.new_markdown_cell(NOTE.format(title=title, book=book, page=context.url(context.docname))),
     ]
-    for cell in executed.cells:
+    source_cells = executed.cells if solutions else without_solutions(executed.cells)
+    for cell in source_cells:
         cell = copy.deepcopy(cell)
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
@@ -656,7 +695,9 @@ def write_reader_notebooks(app: Sphinx, exception: Exception | None) -> None:
             context.citations_page = bibliography_pages[0]
         title = env.titles[docname].astext()
         try:
-            notebook = reader_notebook(context, executed, title=title, book=book, install=install)
+            notebook = reader_notebook(
+                context, executed, title=title, book=book, install=install,
+                solutions=getattr(app.config, "book_edition", "full") != "student")
         except ConversionError as error:
             logger.warning(f"reader_notebooks: {error}", location=docname)
             continue

@@ -46,6 +46,24 @@ def context(**glue) -> reader.Context:
 
 # --- the conversion, on snippets ---------------------------------------------------------------
 
+def test_the_student_edition_leaves_every_solution_out():
+    cells = [
+        nbformat.v4.new_markdown_cell(
+            "Before.\n\n:::{exercise}\n:label: ex-a\nQuestion?\n:::\n\n"
+            ":::{solution-start} ex-a\n:class: dropdown\n:::"),
+        nbformat.v4.new_code_cell("answer = 42"),
+        nbformat.v4.new_markdown_cell("The answer is 42.\n\n:::{solution-end}\n:::\n\nAfter."),
+        nbformat.v4.new_code_cell("kept = True"),
+    ]
+    kept = reader.without_solutions(cells)
+    assert [c.cell_type for c in kept] == ["markdown", "markdown", "code"]
+    assert "Question?" in kept[0].source and "solution-start" not in kept[0].source
+    assert kept[1].source == "After." and kept[2].source == "kept = True"
+    assert "answer" not in "".join(c.source for c in kept)
+    with pytest.raises(reader.ConversionError, match="without its solution-end"):
+        reader.without_solutions(cells[:2])
+
+
 def test_glued_numbers_are_formatted_with_their_specification():
     ctx = context(ratio=0.000123456, share=0.004512, n=18014398509481984, note="less than 60 s")
     text, _ = reader.convert_markdown(ctx, (

@@ -47,6 +47,8 @@ def test_the_student_edition_has_every_exercise_and_no_solution(built_book, tmp_
     assert len(exercises) == 16
     assert solutions == []
     assert "Solution to" not in text and "def slope_at_zero" not in text
+    notebook = root / "_build/student/_build/html/_sources/book/gelu.ipynb"  # the download
+    assert "Exercise 1.1" in notebook.read_text() and "slope_at_zero" not in notebook.read_text()
 
 
 def test_an_unknown_edition_fails_the_build(tmp_path):
