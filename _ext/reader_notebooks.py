@@ -469,6 +469,24 @@ def without_addresses(outputs: list) -> list:
     return outputs
 
 
+def merged_streams(outputs: list) -> list:
+    """Consecutive ``stream`` outputs of the same name (stdout, stderr) as one, as the page shows
+    them (``nb_merge_streams``): how a kernel splits printed text into messages depends on timing,
+    so unmerged, two builds of the same cell could store its text in one output or in two."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")):
+            text = output["text"] if isinstance(output["text"], str) else "".join(output["text"])
+            before = previous["text"] if isinstance(previous["text"], str) else "".join(previous["text"])
+            previous["text"] = before + text
+        else:
+            merged.append(copy.deepcopy(output))
+    return merged
+
+
 def cell_id(name: str, index: int) -> str:
     return f"{name}-{index:03d}"
 
@@ -529,7 +547,7 @@ def reader_notebook(
             hidden = HIDDEN_OUTPUTS.intersection(cell.metadata.get("tags", []))
             # What the page does not show (timings, say) is not the build's to keep: running
             # the cell shows it.
-            cell.outputs = [] if hidden else without_addresses(cell.outputs)
+            cell.outputs = [] if hidden else without_addresses(merged_streams(cell.outputs))
             if hidden:
                 cell.execution_count = None
         if cell.cell_type == "markdown":

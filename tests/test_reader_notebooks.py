@@ -46,6 +46,17 @@ def context(**glue) -> reader.Context:
 
 # --- the conversion, on snippets ---------------------------------------------------------------
 
+def test_printed_text_is_one_output_however_the_kernel_split_it():
+    split = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
+             nbformat.v4.new_output("stream", name="stdout", text="b\n"),
+             nbformat.v4.new_output("stream", name="stderr", text="c\n"),
+             nbformat.v4.new_output("execute_result", data={"text/plain": "1"}, execution_count=1),
+             nbformat.v4.new_output("stream", name="stdout", text="d\n")]
+    whole = [nbformat.v4.new_output("stream", name="stdout", text="a\nb\n")] + split[2:]
+    assert reader.merged_streams(split) == reader.merged_streams(whole)
+    assert [o.get("text") for o in reader.merged_streams(split)] == ["a\nb\n", "c\n", None, "d\n"]
+
+
 def test_the_student_edition_leaves_every_solution_out():
     cells = [
         nbformat.v4.new_markdown_cell(
