@@ -85,7 +85,9 @@ def create_cache(app: Sphinx) -> None:
         return
     from jupyter_cache import get_cache
 
-    folder = Path(app.config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
+    # The path myst-nb opens: its own fallback when none is configured (chapter_dependencies and
+    # editions set one at config-inited, before this runs).
+    folder = app.config.nb_execution_cache_path or ".jupyter_cache"
     get_cache(str(folder)).db.dispose()  # opening the database creates it; keep no connection
 
 

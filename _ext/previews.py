@@ -107,10 +107,12 @@ def page_previews(html: str, page: str) -> dict[str, str]:
         paragraph = next((p for p in section.find_all("p")
                           if "admonition-title" not in p.get("class", [])
                           and p.find_parent("section") is section), None)
-        text = _clean(paragraph, page_dir).decode() if paragraph is not None else ""
-        if len(paragraph.get_text() if paragraph is not None else "") > SECTION_TEXT_LIMIT:
+        text = ""
+        if paragraph is not None and len(paragraph.get_text()) > SECTION_TEXT_LIMIT:
             words = paragraph.get_text()[:SECTION_TEXT_LIMIT].rsplit(" ", 1)[0]
             text = f"<p>{_escape(words)} …</p>"
+        elif paragraph is not None:
+            text = _clean(paragraph, page_dir).decode()
         add(section, f'<p class="book-preview-title">{_escape(title)}</p>{text}', "section")
     return found
 

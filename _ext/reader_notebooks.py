@@ -436,7 +436,7 @@ def glued_figure(context: Context, directive: Directive, caption: list[str], att
         raise ConversionError(f"glued figure {key!r} has no image")
     filename = f"{key}.{IMAGE_TYPES[kind]}"
     image = data[kind]
-    attachments[filename] = {kind: image if isinstance(image, str) else "".join(image)}
+    attachments[filename] = {kind: _joined(image)}
     alt = " ".join(directive.options.get("alt", key).replace("[", "(").replace("]", ")").split())
     label = directive.options.get("name")
     lines = [f"![{alt}](attachment:{filename})", ""]
@@ -457,13 +457,18 @@ HIDDEN_OUTPUTS = {"remove-output", "remove-cell"}
 DEFAULT_REPR = re.compile(r"^<[\w.]+ (object )?at 0x[0-9a-f]+>$")
 
 
+def _joined(text: str | list[str]) -> str:
+    """A notebook's multi-line string, which nbformat stores as a string or a list of lines."""
+    return text if isinstance(text, str) else "".join(text)
+
+
 def without_addresses(outputs: list) -> list:
     """Outputs without a default-repr ``text/plain`` (``<...Styler at 0x7f...>``) where the output
     has another representation (the site shows that one): the address differs from run to run."""
     for output in outputs:
         data = output.get("data", {})
         plain = data.get("text/plain")
-        text = plain if isinstance(plain, str) else "".join(plain or [])
+        text = _joined(plain or "")
         if len(data) > 1 and DEFAULT_REPR.match(text.strip()):
             del data["text/plain"]
     return outputs
@@ -479,9 +484,7 @@ def merged_streams(outputs: list) -> list:
         if (output.get("output_type") == "stream" and previous is not None
                 and previous.get("output_type") == "stream"
                 and previous.get("name") == output.get("name")):
-            text = output["text"] if isinstance(output["text"], str) else "".join(output["text"])
-            before = previous["text"] if isinstance(previous["text"], str) else "".join(previous["text"])
-            previous["text"] = before + text
+            previous["text"] = _joined(previous["text"]) + _joined(output["text"])
         else:
             merged.append(copy.deepcopy(output))
     return merged

@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from cold_builds import RESULTS, sources
-
-from conftest import build_book
-
-EXECUTED = re.compile(r"(\S+\.md): Executed notebook in ([0-9.]+) seconds")
+from run import checked_build
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,12 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         for i in range(args.repeats):
             for rev, root in roots.items():
                 shutil.rmtree(root / "_build", ignore_errors=True)
-                start = time.perf_counter()
-                build = build_book(root)
-                seconds = time.perf_counter() - start
-                if build.returncode != 0:
-                    raise SystemExit(f"build of {rev} failed:\n{build.log[-4000:]}")
-                chapters = {Path(m[1]).name: float(m[2]) for m in EXECUTED.finditer(build.log)}
+                seconds, _, chapters = checked_build(root)  # exits with the log if it fails
                 runs[rev].append({"seconds": seconds, "chapters": chapters})
                 print(f"run {i + 1}, {rev}: {seconds:.1f} s", flush=True)
     medians = {rev: statistics.median(r["seconds"] for r in rs) for rev, rs in runs.items()}

@@ -23,8 +23,10 @@ the batched networks of ``gradflow.networks.stacked``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -170,10 +172,6 @@ def input_dependence(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     spacing at the output's mean size (a ``ystd32`` of that order is only rounding), and
     ``below_eps``, the share of gradient entries smaller than ``eps`` (Adam's default epsilon).
     """
-    import copy
-
-    import numpy as np
-
     if x.dim() != 2 or x.shape[0] < 2:
         raise ValueError(f"x must be a batch of at least two inputs, got shape {tuple(x.shape)}")
     model32 = copy.deepcopy(model)

@@ -33,18 +33,16 @@ import math
 from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import pairwise
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import torch
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
 
 from . import activations as act
-
-if TYPE_CHECKING:
-    import torch
 from .networks.mlp import bias_variance, check_init, resolve_widths, sigma_w2
+from .networks.stacked import batched_profiles
 
 #: Quadrature settings (see the module docstring).
 HERMITE_NODES = 256
@@ -246,8 +244,6 @@ def narrow_network_factors(
     exactly zero (every unit of some layer dead) are left out; ``dead`` counts them.
     """
     all_seeds = list(dict.fromkeys([*seeds, highlight_seed]))
-    from .networks.stacked import batched_profiles
-
     frame = batched_profiles(widths, activation, init, all_seeds, inputs=inputs, loss="mse")
     signal = frame.pivot(index="seed", columns="layer", values="signal_norm")
     weight = frame.pivot(index="seed", columns="layer", values="weight_grad_mean_abs")

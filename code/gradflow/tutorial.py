@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -176,8 +177,6 @@ SEED_PUBLISHED = {
 def float32_ulps_apart(a: float, b: float) -> int:
     """How many float32 numbers lie between ``a`` and ``b`` once both are rounded to float32
     (0: the same float32 number). Both must be finite and of the same sign."""
-    import numpy as np
-
     if not (math.isfinite(a) and math.isfinite(b)) or (a < 0) != (b < 0):
         raise ValueError(f"need two finite numbers of the same sign, got {a!r} and {b!r}")
     bits = np.array([a, b], dtype=np.float32).view(np.int32).astype(np.int64)
