@@ -42,6 +42,9 @@ def _clean(tag, page_dir: str):
     tag = BeautifulSoup(str(tag), "html.parser")
     for link in tag.select("a.headerlink"):
         link.decompose()
+    # An explorable figure previews as its static image (_ext/explorables.py), without its chart.
+    for live in tag.select("script, .gradflow-explorable-chart"):
+        live.decompose()
     for element in tag.find_all(True):
         for attribute in ("id", "role", "tabindex", "aria-label"):
             element.attrs.pop(attribute, None)

@@ -229,6 +229,7 @@ def batched_profiles(
     seeds: Sequence[int],
     *,
     gain: float = 1.0,
+    gains: Sequence[float] | None = None,
     bias_init: str | float | None = None,
     batch: int = 8,
     inputs: torch.Tensor | None = None,
@@ -253,6 +254,10 @@ def batched_profiles(
     first D layers of the network are a D-layer network, so a backward pass that starts at layer
     D (with its own readout, or the MSE gradient of h_D) gives that network's profile.
 
+    ``gains`` (instead of ``gain``) measures every gain in the same pass: the networks of all
+    (gain, seed) pairs are stacked as members, each seed's draws scaled by each gain, and the
+    result has a ``gain`` column.
+
     Returns a tidy DataFrame with one row per (seed, depth, layer <= depth) and the columns of
     ``gradient_profile`` (``weight_grad_mean_abs`` is NaN when ``weight_stats`` is False).
     """
@@ -268,16 +273,26 @@ def batched_profiles(
     if inputs is not None and (inputs.dim() != 2 or inputs.shape[1] != widths[0]):
         raise ValueError(f"inputs must have shape (batch, {widths[0]}), got {tuple(inputs.shape)}")
     n_batch = batch if inputs is None else inputs.shape[0]
-    n_layers, n_seeds = probes[-1], len(seeds)
+    if gains is not None and gain != 1.0:
+        raise ValueError("pass either gain or gains, not both")
+    gain_list = [float(gain)] if gains is None else [
+        checks.positive_number("every gain", g) for g in gains]
+    if not gain_list:
+        raise ValueError("gains must not be empty")
+    n_gains = len(gain_list)
+    n_layers, n_seeds = probes[-1], len(seeds) * n_gains   # members: gain-major, then seed
     w32, b32, x32, readouts = _draw(
         tuple(widths), init, bias_init, tuple(seeds), n_batch, inputs is None,
         tuple(probes) if loss == "readout" else (), n_layers,
     )
     # as DeepMLP: the float32 draw times gain, in float32, then converted
-    weights = [(w if gain == 1.0 else w * gain).to(dtype) for w in w32]
+    weights = [torch.cat([w if g == 1.0 else w * g for g in gain_list]).to(dtype) for w in w32]
     weights = [w.requires_grad_(weight_stats) for w in weights]
-    biases = [b.to(dtype) for b in b32]
-    x = x32.to(dtype) if inputs is None else inputs.to(dtype).expand(n_seeds, *inputs.shape)
+    biases = [b.repeat(n_gains, 1).to(dtype) for b in b32]
+    if inputs is None:
+        x = x32.repeat(n_gains, 1, 1).to(dtype)
+    else:
+        x = inputs.to(dtype).expand(n_seeds, *inputs.shape)
     x = x.detach().clone().requires_grad_(True)   # the graph the backward passes start from
     states, preacts = stacked_forward(
         x, weights, biases, float(shortcut), activation=activation,
@@ -286,7 +301,7 @@ def batched_profiles(
     frames = []
     for d in probes:
         if loss == "readout":
-            top = readouts[d].to(dtype)
+            top = readouts[d].repeat(n_gains, 1, 1).to(dtype)
         else:   # MSE against zeros: d mean(h^2) / dh = 2 h / numel
             top = 2.0 * states[d].detach() / (n_batch * widths[d])
         wanted = states[1:d + 1] + (weights[:d] if weight_stats else [])
@@ -299,8 +314,8 @@ def batched_profiles(
         with torch.no_grad():
             q = torch.stack([a.double().pow(2).mean(dim=(1, 2)) for a in preacts[:d]], 1)
             m = torch.stack([o.double().pow(2).mean(dim=(1, 2)) for o in states[1:d + 1]], 1)
-        frames.append(pd.DataFrame({
-            "seed": np.repeat(seeds, d),
+        frame = pd.DataFrame({
+            "seed": np.repeat(np.tile(seeds, n_gains), d),
             "depth": d,
             "layer": np.tile(np.arange(1, d + 1), n_seeds),
             "width": np.tile(np.asarray(widths[1:d + 1]), n_seeds),
@@ -308,5 +323,8 @@ def batched_profiles(
             "signal_norm": signal.numpy().ravel(),
             "preact_second_moment": q.numpy().ravel(),
             "output_second_moment": m.numpy().ravel(),
-        }))
+        })
+        if gains is not None:
+            frame.insert(0, "gain", np.repeat(gain_list, len(seeds) * d))
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True)

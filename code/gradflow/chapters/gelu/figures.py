@@ -12,7 +12,13 @@ from matplotlib.figure import Figure
 
 from ...activations import REGISTRY
 from ...plotting import PALETTE
-from .approximations import ActivationCurves, ApproximationError, Extremum, form_functions
+from .approximations import (
+    ActivationCurves,
+    ApproximationError,
+    ConstantSweep,
+    Extremum,
+    form_functions,
+)
 from .stochastic import MonteCarloGELU, MonteCarloPath
 
 #: One colour and line style per activation, the same in every figure of the chapter.
@@ -174,3 +180,87 @@ def plot_monte_carlo(estimates: MonteCarloGELU, path: MonteCarloPath) -> Figure:
     right.set_title(f"one input, x = {path.x:g}, as n grows")
     right.legend(fontsize=8, loc="lower right")
     return fig
+
+
+#: The explorable's two rows: the constant's symbol, its slider's label and its published value.
+_SWEEP_ROWS = {   # symbol, slider label, title, the constant's name, its format
+    "sigmoid": ("k", "slope k of x·σ(kx)", "sigmoid form x·σ(kx)", "SIGMOID_SLOPE", ".2f"),
+    "tanh": ("c", "cubic coefficient c of the tanh form", "tanh form", "TANH_CUBIC_COEFFICIENT",
+             ".3f"),
+}
+
+
+def explorable_constants(sweeps: Sequence[ConstantSweep]):
+    """The explorable figure of the approximations' constants: for each sweep (a form), the GELU
+    error over x at the slider's constant, and the largest error against the constant with the
+    published constant marked. Returns a ``gradflow.explorables.Explorable``."""
+    import altair as alt
+
+    from ... import activations as act
+    from ...explorables import explorable, matches, readout, rounded, slider, title
+
+    rows, datasets = [], {}
+    for sweep in sweeps:
+        symbol, label, name, constant_name, form_format = _SWEEP_ROWS[sweep.form]
+        published = getattr(act, constant_name)
+        colour = FORM_COLOURS[sweep.form]
+        constants = sweep.curves.index.to_numpy()
+        start = float(constants[np.argmin(np.abs(constants - published))])
+        param = f"gelu_{symbol}"
+        control = slider(param, label, constants, start)
+        # e is even: the page gets x >= 0 and mirrors it, with three digits (finer than a
+        # chart shows); the readouts come from ``largest``, with four.
+        x = sweep.curves.columns.to_numpy()
+        half = x >= 0
+        datasets[f"{sweep.form}_curves"] = [
+            {"p": float(p), "e": rounded(row[half], 3)}
+            for p, row in zip(constants, sweep.curves.to_numpy())]
+        curves = alt.Data(name=f"{sweep.form}_curves")
+        largest = alt.Data(name=f"{sweep.form}_largest")
+        datasets[f"{sweep.form}_largest"] = [
+            {"p": float(p), "m": m, "at": at, "s": s} for p, m, at, s in zip(
+                constants, rounded(sweep.largest["max_abs_error"]),
+                rounded(sweep.largest["at_abs_x"]), rounded(sweep.largest["error_at_max"]))]
+        x0, dx = float(x[half][0]), float(x[1] - x[0])
+        curve = (
+            alt.Chart(curves).transform_filter(matches("p", param)).transform_flatten(["e"])
+            .transform_window(i="row_number()")
+            .transform_calculate(both=f"[{x0} + (datum.i - 1) * {dx}, -({x0} + (datum.i - 1) * {dx})]")
+            .transform_flatten(["both"], as_=["x"])
+            .mark_line(color=colour, strokeWidth=2)
+            .encode(x=alt.X("x:Q", title="x"), y=alt.Y("e:Q", title="error"),
+                    order="x:Q")
+        )
+        peaks = (
+            alt.Chart(largest).transform_filter(matches("p", param))
+            .transform_calculate(both="[datum.at, -datum.at]").transform_flatten(["both"])
+            .mark_point(color=colour, filled=True, size=50).encode(x="both:Q", y="s:Q")
+        )
+        text = readout(
+            alt.Chart(largest).transform_filter(matches("p", param)),
+            f"'{symbol} = ' + format(datum.p, '{form_format}') + ': largest |error| ' "
+            f"+ format(datum.m, '.3~g') + '\\nat x = ±' + format(datum.at, '.2f')")
+        zero = alt.Chart(alt.Data(values=[{"y": 0}])).mark_rule(color="#999999").encode(y="y:Q")
+        left = alt.layer(zero, curve, peaks, text).properties(
+            width=300, height=180, title=title(f"Error against the exact GELU, {name}"))
+        trade = alt.Chart(largest).mark_line(color=colour).encode(
+            x=alt.X("p:Q", title=symbol, scale=alt.Scale(zero=False, nice=False)),
+            y=alt.Y("m:Q", title="largest |error|", scale=alt.Scale(zero=False)))
+        now = trade.transform_filter(matches("p", param)).mark_point(
+            color=colour, filled=True, size=70)
+        mark = alt.Chart(alt.Data(values=[{"p": published, "label": f"published {published:g}"}]))
+        rule = mark.mark_rule(color="#444444", strokeDash=[4, 3]).encode(x="p:Q")
+        marked = mark.mark_text(align="left", baseline="top", dx=3, dy=2, fontSize=11).encode(
+            x="p:Q", y=alt.value(0), text="label:N")
+        right = alt.layer(trade, rule, marked, now).properties(
+            width=200, height=180, title=title(f"Largest error against {symbol}"))
+        rows.append(alt.hconcat(left, right).add_params(control))
+    chart = alt.vconcat(*rows).resolve_scale(x="independent", y="independent")
+    return explorable(
+        chart, "gelu-constants", datasets=datasets,
+        alt=("For each GELU approximation, two charts. Left: its error against the exact GELU for "
+             "x from -4 to 4 at the constant a slider sets, with the largest error marked at "
+             "plus and minus x and written above. Right: the largest error against the "
+             "constant, with the published constant marked by a dashed line and the slider's "
+             "constant by a dot."),
+    )

@@ -2,6 +2,7 @@
 ``experiments``; its figures are in ``figures``."""
 
 from .experiments import (
+    EXPLORER_DEPTHS,
     GRADIENT_DEPTHS,
     PROBE_BATCH,
     PROBE_CONFIG,
@@ -14,6 +15,7 @@ from .experiments import (
     compare_shortcut_training,
     depth_attenuation,
     fit_depth_exponents,
+    gradient_explorer,
     gradient_norms_by_depth,
     last_layer_gradient_scaling,
     layer_gradient_norms,
@@ -26,6 +28,7 @@ from .experiments import (
 )
 
 __all__ = [
+    "EXPLORER_DEPTHS",
     "GRADIENT_DEPTHS",
     "PROBE_BATCH",
     "PROBE_CONFIG",
@@ -38,6 +41,7 @@ __all__ = [
     "compare_shortcut_training",
     "depth_attenuation",
     "fit_depth_exponents",
+    "gradient_explorer",
     "gradient_norms_by_depth",
     "last_layer_gradient_scaling",
     "layer_gradient_norms",

@@ -117,6 +117,23 @@ def gradient_norms_by_depth(
     return pd.concat(frames, ignore_index=True)
 
 
+#: The explorable's depths: 2 to 24 blocks in steps of 2.
+EXPLORER_DEPTHS = tuple(range(2, 25, 2))
+
+
+def gradient_explorer(depths: Sequence[int] = EXPLORER_DEPTHS, seed: int = 0,
+                      base: GPTConfig = PROBE_CONFIG) -> pd.DataFrame:
+    """:func:`gradient_norms_by_depth` with and without GPT-2's scaled initialisation of the
+    residual projections, in one table with a ``scaled_init`` column: every depth, LayerNorm
+    placement and shortcut setting of the chapter's explorable figure."""
+    frames = []
+    for scaled in (True, False):
+        frame = gradient_norms_by_depth(depths, seed=seed, base=replace(base, scaled_init=scaled))
+        frame.insert(0, "scaled_init", scaled)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def summarise_gradient_norms(table: pd.DataFrame) -> pd.DataFrame:
     """One row per stack of a :func:`gradient_norms_by_depth` table.
 

@@ -255,3 +255,60 @@ def plot_training_curves(losses: pd.DataFrame, baselines: Mapping[str, float] | 
     ax.set_ylim(bottom=0)
     ax.legend(loc="lower left")
     return fig
+
+
+def explorable_gradients(table: pd.DataFrame, *, start: tuple[int, str] = (12, "pre")):
+    """The chapter's explorable figure of ``gradient_explorer``'s table: the gradient norm of each
+    block's feed-forward output projection W2 and attention query-key weights against the block,
+    for the depth, LayerNorm placement, shortcuts and initialisation the controls choose, with
+    the first and last block's values written above. Returns a
+    ``gradflow.explorables.Explorable``; it opens at ``start`` (depth, placement), shortcuts on
+    and GPT-2's scaled initialisation on."""
+    import altair as alt
+
+    from ...explorables import choice, explorable, matches, readout, rounded, slider, title, toggle
+
+    keys = ["n_layer", "placement", "shortcuts", "scaled_init"]
+    rows = []
+    for (n, placement, shortcuts, scaled), group in table.groupby(keys, sort=True):
+        group = group.sort_values("layer")
+        ffn, qk = rounded(group["ffn_w2"], 3), rounded(group["attn_qk"], 3)
+        rows.append({"n": int(n), "pl": placement, "sc": bool(shortcuts), "si": bool(scaled),
+                     "f": ffn, "q": qk})
+    depths = sorted(set(table["n_layer"]))
+    controls = [
+        slider("g_depth", "blocks N", depths, start[0]),
+        choice("g_ln", "LayerNorm", {"pre": "Pre-LN", "post": "Post-LN"}, start[1]),
+        toggle("g_shortcuts", "shortcuts", True),
+        toggle("g_scaled", "GPT-2's scaled initialisation", True),
+    ]
+    here = ("datum.pl == g_ln && datum.sc == g_shortcuts && datum.si == g_scaled && "
+            + matches("n", "g_depth"))
+    names = {"f": "feed-forward W2", "q": "attention W_Q, W_K"}
+    colours = {"f": PALETTE["vermillion"], "q": PALETTE["blue"]}
+    chosen = alt.Chart(alt.Data(name="gradients")).transform_filter(here)
+    long = (chosen.transform_flatten(["f", "q"]).transform_window(block="row_number()")
+            .transform_fold(["f", "q"], as_=["which", "norm"])
+            .transform_calculate(weights=f"datum.which == 'f' ? '{names['f']}' : '{names['q']}'"))
+    lines = long.mark_line(point=True).encode(
+        x=alt.X("block:Q", title="block l", scale=alt.Scale(domain=[1, max(depths)], nice=False)),
+        y=alt.Y("norm:Q", scale=alt.Scale(type="log"), title="gradient norm ‖∂L/∂W‖ (log scale)"),
+        color=alt.Color("weights:N", title=None, legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=list(names.values()),
+                                        range=[colours["f"], colours["q"]])))
+    text = readout(chosen, (
+        "'N = ' + datum.n + ': W2 ' + format(datum.f[0], '.3~g') + ' at block 1, ' "
+        "+ format(peek(datum.f), '.3~g') + ' at block N;\\nW_Q, W_K ' + format(datum.q[0], "
+        "'.3~g') + ' and ' + format(peek(datum.q), '.3~g')"))
+    chart = alt.layer(lines, text).properties(
+        width=480, height=280,
+        title=title("Gradient norms per block at initialisation"),
+    ).add_params(*controls)
+    return explorable(
+        chart, "gpt-block-gradients", datasets={"gradients": rows},
+        alt=("A log-scale chart of the gradient norm of each block's feed-forward output "
+             "projection and attention query-key weights against the block index, at "
+             "initialisation, for the number of blocks, the LayerNorm placement, shortcuts on or "
+             "off and GPT-2's scaled initialisation on or off that four controls choose; the "
+             "first and last block's values are written above the chart."),
+    )

@@ -35,7 +35,13 @@ ReZero (``rezero_``) and projection shortcuts (``with_projections``) use the ext
 that module.
 """
 
-from .identity import identity_decomposition, lambda_scaling, lambda_summary
+from .identity import (
+    EXPLORER_LAMBDAS,
+    identity_decomposition,
+    lambda_explorer,
+    lambda_scaling,
+    lambda_summary,
+)
 from .paths import (
     path_experiment,
     path_gradient,
@@ -64,11 +70,33 @@ from .training import (
 )
 
 __all__ = [
-    "KINDS", "NORMS", "SCALINGS", "RegressionTask", "ResidualStack", "TrainingComparison",
-    "final_losses", "identity_decomposition", "lambda_scaling", "lambda_summary",
-    "make_regression_task", "many_seed_comparison", "path_experiment", "path_gradient",
-    "path_gradient_magnitudes", "path_length_distribution", "path_length_share",
-    "projection_comparison", "ratio_summary", "residual_stream_growth", "rezero_",
-    "rezero_gradients", "shortcut_layout", "stream_summary", "train_depth_comparison",
-    "with_projections", "without_shortcuts",
+    "EXPLORER_LAMBDAS",
+    "KINDS",
+    "NORMS",
+    "SCALINGS",
+    "RegressionTask",
+    "ResidualStack",
+    "TrainingComparison",
+    "final_losses",
+    "identity_decomposition",
+    "lambda_explorer",
+    "lambda_scaling",
+    "lambda_summary",
+    "make_regression_task",
+    "many_seed_comparison",
+    "path_experiment",
+    "path_gradient",
+    "path_gradient_magnitudes",
+    "path_length_distribution",
+    "path_length_share",
+    "projection_comparison",
+    "ratio_summary",
+    "residual_stream_growth",
+    "rezero_",
+    "rezero_gradients",
+    "shortcut_layout",
+    "stream_summary",
+    "train_depth_comparison",
+    "with_projections",
+    "without_shortcuts",
 ]

@@ -232,3 +232,102 @@ def plot_training_curves(curves: pd.DataFrame, kinds: Sequence[str] | None = Non
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
+
+
+def explorable_shortcuts(lambdas: pd.DataFrame, paths: Mapping[int, pd.DataFrame], *,
+                         start_lambda: float = 0.9, start_blocks: int = 54):
+    """The chapter's explorable figure. Top: ``lambda_explorer``'s data, ||dL/dh_l|| / ||dL/dh_L||
+    against l for the shortcut scale lambda, the branch gain and shortcuts on or off (off is
+    lambda = 0) that the controls choose, beside the identity term lambda^(L-l). Bottom: the
+    share of paths of each length through n blocks (``paths[n]``, from
+    ``path_length_distribution``) for the n a slider chooses. Returns a
+    ``gradflow.explorables.Explorable``."""
+    import altair as alt
+
+    from ...explorables import (
+        choice,
+        deltas,
+        explorable,
+        matches,
+        readout,
+        rounded,
+        slider,
+        title,
+        toggle,
+    )
+
+    depth = int(lambdas["layer"].max())
+    profiles = []
+    for (gain, lam), group in lambdas.groupby(["gain", "lambda"], sort=True):
+        group = group.sort_values("layer")
+        first = group.iloc[0]
+        profiles.append({
+            "g": float(gain), "lam": float(lam),
+            "m": deltas(np.log10(group["ratio"])), "lo": deltas(np.log10(group["ratio_min"])),
+            "hi": deltas(np.log10(group["ratio_max"])),
+            "r0": rounded([first["ratio"]], 3)[0], "p0": rounded([first["identity_prediction"]], 3)[0],
+        })
+    blocks = sorted(paths)
+    shares = [{"n": n, "s": rounded(paths[n]["share"], 3),
+               "mode": int(paths[n]["share"].idxmax()), "top": rounded([paths[n]["share"].max()], 3)[0],
+               "total": float(paths[n]["n_paths"].sum())} for n in blocks]
+    gains = sorted(set(lambdas["gain"]))
+    controls = [
+        slider("s_lambda", "shortcut scale λ", sorted(set(lambdas["lambda"])), start_lambda),
+        choice("s_gain", "branch weights", {g: f"{g:g} × PyTorch's default" for g in gains},
+               max(gains)),
+        toggle("s_on", "shortcuts", True),
+        slider("s_blocks", "blocks n (paths)", blocks, start_blocks),
+    ]
+    effective = "(s_on ? s_lambda : 0)"
+    here = matches("g", "s_gain") + " && " + matches("lam", effective)
+    x = alt.X("l:Q", title="layer l", scale=alt.Scale(domain=[0, depth], nice=False))
+    y_title = "‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ (log scale)"
+    y = alt.Y("r:Q", scale=alt.Scale(type="log"), title=y_title)
+    base = (alt.Chart(alt.Data(name="profiles")).transform_filter(here)
+            .transform_flatten(["m", "lo", "hi"]).transform_window(i="row_number()")
+            .transform_calculate(l="datum.i - 1")
+            .transform_window(cm="sum(m)", clo="sum(lo)", chi="sum(hi)",
+                              sort=[alt.SortField("l")], frame=[None, 0])
+            .transform_calculate(r="pow(10, datum.cm / 100)", rlo="pow(10, datum.clo / 100)",
+                                 rhi="pow(10, datum.chi / 100)"))
+    band = base.mark_area(opacity=0.25, color=ROLE_COLOURS["shortcut"]).encode(
+        x=x, y=alt.Y("rlo:Q", scale=alt.Scale(type="log"), title=y_title), y2="rhi:Q")
+    line = base.mark_line(color=ROLE_COLOURS["shortcut"], strokeWidth=2).encode(x=x, y=y)
+    identity = (base.transform_calculate(p=f"pow({effective}, {depth} - datum.l)")
+                .transform_filter("datum.p > 0")
+                .mark_line(color=PALETTE["black"], strokeDash=[5, 4], strokeWidth=1.5)
+                .encode(x=x, y="p:Q"))
+    text = readout(
+        alt.Chart(alt.Data(name="profiles")).transform_filter(here),
+        "(s_on ? 'λ = ' + format(s_lambda, '.2f') : 'no shortcuts (λ = 0)') + ': layer 0 gets '"
+        " + format(datum.r0, '.3~g') + ' of the last layer\\'s gradient;\\nthe identity term '"
+        " + format(datum.p0, '.3~g')")
+    top = alt.layer(band, line, identity, text).properties(
+        width=480, height=260,
+        title=title(f"Gradient through {depth} layers with shortcuts scaled by λ"))
+    chosen = alt.Chart(alt.Data(name="paths")).transform_filter(matches("n", "s_blocks"))
+    bars = (chosen.transform_flatten(["s"]).transform_window(i="row_number()")
+            .transform_calculate(k="datum.i - 1")
+            .mark_bar(color=PALETTE["sky"])
+            .encode(x=alt.X("k:Q", title="path length k (branches taken)",
+                            scale=alt.Scale(domain=[0, max(blocks)], nice=False)),
+                    y=alt.Y("s:Q", title="share of the 2ⁿ paths")))
+    path_text = readout(chosen, (
+        "'n = ' + s_blocks + ' blocks: ' + format(datum.total, '.3~g') + ' paths;\\nthe most "
+        "common length, ' + datum.mode + ', holds ' + format(datum.top, '.1%')"))
+    bottom = alt.layer(bars, path_text).properties(
+        width=480, height=200, title=title("Paths through n residual blocks, by length"))
+    chart = alt.vconcat(top, bottom).resolve_scale(x="independent", y="independent")
+    return explorable(
+        chart.add_params(*controls), "shortcut-connections",
+        datasets={"profiles": profiles, "paths": shares},
+        alt=("Two charts. Top: on a log scale, the back-propagated gradient norm at each of "
+             f"{depth} layers divided by its value at the last layer, for the shortcut scale "
+             "lambda, the branch weights and shortcuts on or off that controls choose (the "
+             "geometric mean of the seeds as a line, their range as a band), beside the "
+             "identity term lambda to the power of the distance to the last layer (dashed); the "
+             "ratio at layer 0 is written above. Bottom: bars of the share of paths of each "
+             "length through the number of blocks a slider chooses, with the number of paths "
+             "and the most common length written above."),
+    )

@@ -104,8 +104,8 @@ def lambda_scaling(
 
     He et al. (2016), section 3 (Eqs. 6 to 8): with h(x) = lambda x the identity term of Eq. 5 becomes the
     product of the lambdas, lambda^(L-l), which vanishes (lambda < 1) or explodes (lambda > 1)
-    with depth; the branches add their own terms. Member (seed, gain) is ``DeepMLP(depth=depth,
-    width=width, activation=activation, gain=gain, shortcut=True, shortcut_scale=lambda,
+    with depth; the branches add their own terms; lambda = 0 is the plain network. Member
+    (seed, gain) is ``DeepMLP(depth=depth, width=width, activation=activation, gain=gain, shortcut=True, shortcut_scale=lambda,
     seed=seed)``, all seeds of one (lambda, gain) computed in one batched pass; ``gain``
     scales the branch weights (small gains leave the identity term alone). The input and the
     readout r of the loss L = sum(r * y) are standard normal draws from a generator seeded with
@@ -119,8 +119,9 @@ def lambda_scaling(
     width = checks.positive_int("width", width)
     batch = checks.positive_int("batch", batch)
     seeds = checks.seeds(seeds)
-    for lam in lambdas:
-        checks.positive_number("every lambda", lam)
+    for lam in lambdas:   # lambda = 0 is the plain network h_l = phi(W_l h_{l-1} + b_l)
+        if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not lam >= 0:
+            raise ValueError(f"every lambda must be a number >= 0, got {lam!r}")
     inputs, readouts = [], []
     for seed in seeds:
         generator = make_generator(seed + 10_000)
@@ -162,3 +163,26 @@ def lambda_summary(frame: pd.DataFrame) -> pd.DataFrame:
                      "ratio_first_last": ratio, "lambda_power_depth": float(lam) ** depth,
                      "factor_per_layer": ratio ** (1.0 / depth)})
     return pd.DataFrame(rows).set_index(["gain", "lambda"])
+
+
+#: The explorable's grid of shortcut scales, 0 (no shortcut) to 1 (the identity) in steps of 0.05.
+EXPLORER_LAMBDAS = tuple(round(0.05 * i, 2) for i in range(21))
+
+
+def lambda_explorer(
+    lambdas: Sequence[float] = EXPLORER_LAMBDAS,
+    gains: Sequence[float] = (0.3, 1.0),
+    **kwargs,
+) -> pd.DataFrame:
+    """``lambda_scaling`` over the explorable's grid of lambdas and branch gains, summarised
+    over seeds: one row per (gain, lambda, layer l = 0..depth) with ``ratio`` (geometric mean over
+    seeds of ||dL/dh_l|| / ||dL/dh_L||), ``ratio_min``, ``ratio_max`` and ``identity_prediction``
+    = lambda^(L-l). Other keyword arguments go to ``lambda_scaling`` (its defaults: depth 50,
+    width 32, five seeds, as in the chapter's figure)."""
+    frame = lambda_scaling(lambdas=lambdas, gains=gains, **kwargs)
+    frame = frame.assign(log_ratio=np.log(frame["ratio_to_top"]))
+    grouped = frame.groupby(["gain", "lambda", "layer"], sort=True)
+    summary = np.exp(grouped["log_ratio"].agg(["mean", "min", "max"])).rename(
+        columns={"mean": "ratio", "min": "ratio_min", "max": "ratio_max"})
+    summary["identity_prediction"] = grouped["identity_prediction"].first()
+    return summary.reset_index()

@@ -8,17 +8,25 @@ from ...probes import gradient_profile
 from ...signal_propagation import narrow_network_factors
 from .experiments import (
     ACTIVATIONS,
+    EXPLORER_DEPTHS,
+    EXPLORER_GAINS,
+    EXPLORER_INITS,
     depth_gain_grid,
     end_to_end_log_ratio,
     factor_table,
     gradient_sweep,
     layer_profiles,
     norm_underflow,
+    predicted_profile,
+    profile_explorer,
     seed_comparison,
 )
 
 __all__ = [
     "ACTIVATIONS",
+    "EXPLORER_DEPTHS",
+    "EXPLORER_GAINS",
+    "EXPLORER_INITS",
     "batched_profiles",
     "depth_gain_grid",
     "end_to_end_log_ratio",
@@ -28,5 +36,7 @@ __all__ = [
     "layer_profiles",
     "narrow_network_factors",
     "norm_underflow",
+    "predicted_profile",
+    "profile_explorer",
     "seed_comparison",
 ]

@@ -39,7 +39,7 @@ def gradient_sweep(
 ) -> pd.DataFrame:
     """Sweep depth x activation x initialisation x gain x seed on square networks of ``width``.
 
-    For each (activation, init, gain) one batched pass measures every seed and, through probes,
+    For each (activation, init) one batched pass measures every gain and seed and, through probes,
     every depth (see ``batched_profiles``; the input and readout are standard normal). Returns a
     tidy DataFrame: columns ``activation, init, gain, seed, depth, layer`` and the statistics.
     """
@@ -49,16 +49,13 @@ def gradient_sweep(
     frames = []
     for init in inits:   # init outermost: the random draws are shared by activations and gains
         for activation in activations:
-            for gain in gains:
-                frame = batched_profiles(
-                    [width] * (max(depths) + 1), activation, init, seeds, gain=gain,
-                    bias_init=bias_init, batch=batch, probe_depths=depths,
-                    weight_stats=weight_stats,
-                )
-                frame.insert(0, "gain", float(gain))
-                frame.insert(0, "init", init)
-                frame.insert(0, "activation", activation)
-                frames.append(frame)
+            frame = batched_profiles(
+                [width] * (max(depths) + 1), activation, init, seeds, gains=gains,
+                bias_init=bias_init, batch=batch, probe_depths=depths, weight_stats=weight_stats,
+            )
+            frame.insert(0, "init", init)
+            frame.insert(0, "activation", activation)
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -213,3 +210,60 @@ def norm_underflow(
         "float32_norm": [torch.linalg.vector_norm(g).item() for g in grads],
         "float64_norm": [g.double().norm().item() for g in grads],
     }).set_index("layer")
+
+
+# --- The explorable figure: the profile for any activation, initialisation, gain and depth ----
+
+#: The explorable's grid: every activation and initialisation, these gains and depths.
+EXPLORER_INITS = ("default", "xavier", "kaiming")
+EXPLORER_GAINS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+EXPLORER_DEPTHS = (10, 20, 30, 40, 50)
+
+
+def profile_explorer(
+    seeds: Sequence[int] = range(4),
+    *,
+    width: int = 64,
+    batch: int = 4,
+    activations: Sequence[str] = ACTIVATIONS,
+    inits: Sequence[str] = EXPLORER_INITS,
+    gains: Sequence[float] = EXPLORER_GAINS,
+    depths: Sequence[int] = EXPLORER_DEPTHS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The data of the chapter's explorable figure: measured and predicted gradient profiles.
+
+    ``measured`` is ``layer_profiles`` of ``gradient_sweep`` over the whole grid (one batched
+    pass per activation and initialisation measures every gain, seed and depth): one row per
+    (activation, init, gain, depth, layer) with ``ratio`` = ||dL/dh_l|| / ||dL/dh_D||
+    (geometric mean over seeds), ``ratio_min`` and ``ratio_max``. ``predicted`` has the
+    mean-field ``backward_factor`` of every layer l = 1..max(depths) per (activation, init,
+    gain) (``predict_layers``, standard-normal inputs): the prediction for depth D at layer l
+    is the product of the factors of layers l + 1..D.
+    """
+    sweep = gradient_sweep(activations, inits, depths, seeds, width=width, gains=gains,
+                           batch=batch, weight_stats=False)
+    measured = layer_profiles(sweep)
+    rows = []
+    for activation in activations:
+        for init in inits:
+            for gain in gains:
+                table = predict_layers(activation, init, depth=max(depths), width=width, gain=gain)
+                rows.append(pd.DataFrame({
+                    "activation": activation, "init": init, "gain": float(gain),
+                    "layer": np.arange(1, max(depths) + 1),
+                    "backward_factor": table["backward_factor"].to_numpy(),
+                }))
+    return measured, pd.concat(rows, ignore_index=True)
+
+
+def predicted_profile(predicted: pd.DataFrame, activation: str, init: str, gain: float,
+                      depth: int) -> np.ndarray:
+    """The mean-field ||dL/dh_l|| / ||dL/dh_D|| for l = 1..depth from ``profile_explorer``'s
+    factors: the product of the factors of layers l + 1..D."""
+    rows = predicted[(predicted.activation == activation) & (predicted.init == init)
+                     & np.isclose(predicted.gain, gain) & (predicted.layer <= depth)]
+    if len(rows) != depth:
+        raise ValueError(f"no prediction for {activation}, {init}, gain {gain}, depth {depth}")
+    logs = np.log(rows.sort_values("layer")["backward_factor"].to_numpy())
+    after = np.concatenate([np.cumsum(logs[::-1])[::-1][1:], [0.0]])   # sum over j > l
+    return np.exp(after)

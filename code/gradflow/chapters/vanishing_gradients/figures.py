@@ -138,3 +138,98 @@ def plot_weight_vs_signal(panels: Mapping[str, pd.DataFrame]) -> Figure:
     axes[0].set_ylabel("value / value at the last layer (log)")
     axes[0].legend(loc="lower right")
     return fig
+
+
+def explorable_profiles(measured: pd.DataFrame, predicted: pd.DataFrame, *,
+                        start: tuple[str, str, float, int] = ("sigmoid", "default", 1.0, 50)):
+    """The explorable figure of ``profile_explorer``'s data: ||dL/dh_l|| / ||dL/dh_D|| against l
+    for the activation, initialisation, gain and depth the controls choose, measured (geometric
+    mean over seeds) beside the mean-field prediction, with layer 1's values written above.
+    Returns a ``gradflow.explorables.Explorable``; ``start`` is the setting it opens with."""
+    import altair as alt
+
+    from ...explorables import (
+        choice,
+        deltas,
+        explorable,
+        matches,
+        readout,
+        rounded,
+        slider,
+        title,
+    )
+    from .experiments import predicted_profile
+
+    keys = ["activation", "init", "gain", "depth"]
+    rows = []
+    for (a, i, g, d), group in measured.groupby(keys, sort=True):
+        group = group.sort_values("layer")
+        first = group.iloc[0]
+        rows.append({
+            "a": a, "i": i, "g": float(g), "d": int(d),
+            "m": deltas(np.log10(group["ratio"].to_numpy())),   # log10, in hundredths
+            "lo": rounded([first["ratio_min"]], 3)[0], "hi": rounded([first["ratio_max"]], 3)[0],
+            "m1": rounded([first["ratio"]], 3)[0],
+            "p1": rounded([predicted_profile(predicted, a, i, g, int(d))[0]], 3)[0],
+        })
+    factors = [
+        {"a": a, "i": i, "g": float(g),
+         "f": [round(v, 4) for v in np.log10(group.sort_values("layer")["backward_factor"])]}
+        for (a, i, g), group in predicted.groupby(["activation", "init", "gain"], sort=True)
+    ]
+    activations = list(dict.fromkeys(measured["activation"]))
+    inits = list(dict.fromkeys(measured["init"]))
+    gains = sorted(set(measured["gain"]))
+    depths = sorted(set(measured["depth"]))
+    controls = [
+        choice("v_act", "activation", {a: ACTIVATION_TITLES[a] for a in activations}, start[0],
+               input="select"),
+        choice("v_init", "initialisation", {i: INIT_LABELS[i] for i in inits}, start[1]),
+        slider("v_gain", "gain (× the initialisation's std)", gains, start[2]),
+        slider("v_depth", "depth D", depths, start[3]),
+    ]
+    config = "datum.a == v_act && datum.i == v_init && " + matches("g", "v_gain")
+    here = config + " && " + matches("d", "v_depth")
+    x = alt.X("l:Q", title="layer l", scale=alt.Scale(domain=[1, max(depths)], nice=False))
+    y_title = "‖∂L/∂h_l‖ / ‖∂L/∂h_D‖ (log scale)"
+    measured_line = (
+        alt.Chart(alt.Data(name="profiles")).transform_filter(here).transform_flatten(["m"])
+        .transform_window(l="row_number()")
+        .transform_window(c="sum(m)", sort=[alt.SortField("l")], frame=[None, 0])
+        .transform_calculate(r="pow(10, datum.c / 100)")
+        .mark_line(point=True, color=PALETTE["blue"])
+        .encode(x=x, y=alt.Y("r:Q", scale=alt.Scale(type="log"), title=y_title))
+    )
+    predicted_line = (
+        alt.Chart(alt.Data(name="factors")).transform_filter(config).transform_flatten(["f"])
+        .transform_window(l="row_number()").transform_filter("datum.l <= v_depth")
+        .transform_joinaggregate(total="sum(f)")        # log10 of prod_{j <= D} factor_j
+        .transform_window(upto="sum(f)", sort=[alt.SortField("l")], frame=[None, 0])
+        .transform_calculate(r="pow(10, datum.total - datum.upto)")   # prod_{l < j <= D}
+        .mark_line(color=PALETTE["black"], strokeDash=[5, 4], strokeWidth=1.5)
+        .encode(x=x, y="r:Q")
+    )
+    text = readout(
+        alt.Chart(alt.Data(name="profiles")).transform_filter(here),
+        "'layer 1: measured ' + format(datum.m1, '.3~g') + ', predicted ' + format(datum.p1, "
+        "'.3~g') + '\\n(seeds: ' + format(datum.lo, '.2~g') + ' to ' + format(datum.hi, '.2~g') "
+        "+ ')'")
+    keys = [("measured: geometric mean of the seeds", PALETTE["blue"], 8),
+            ("mean-field prediction (dashed)", PALETTE["black"], 24)]
+    legend = [alt.Chart(alt.Data(values=[{"k": label}])).mark_text(
+        align="left", baseline="top", fontSize=11, color=colour).encode(
+        x=alt.value(8), y=alt.value(top), text="k:N") for label, colour, top in keys]
+    chart = alt.layer(predicted_line, measured_line, text, *legend).properties(
+        width=480, height=300,
+        title=title("Gradient norm per layer, relative to the last layer"),
+    ).add_params(*controls)
+    return explorable(
+        chart, "vanishing-profiles", datasets={"profiles": rows, "factors": factors},
+        alt=("A log-scale chart of the back-propagated gradient norm at each layer divided by "
+             "its value at the last layer, measured (a line with dots, the geometric mean of "
+             "several seeds) and predicted by mean-field theory (dashed), for the activation, "
+             "initialisation, gain and depth that four controls choose; layer 1's measured and "
+             "predicted values are written above the chart. It opens on the sigmoid at "
+             "PyTorch's default initialisation, gain 1, depth 50, where the measured and the "
+             "predicted line fall together towards layer 1."),
+    )
