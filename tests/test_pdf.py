@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 import seed_reference as seed
 from conftest import REPO, load_local_extension, toc_files
@@ -183,6 +184,17 @@ def test_every_figure_is_embedded_as_its_source_drew_it(built_book, printed):
         missing = [a[:60] for a in alts if a not in drawn]
         assert not missing, f"{source.stem}.pdf: figures missing: {missing}"
     assert len(all_alts) == 19
+    # Each chapter's explorable figure prints its static image, with the alt text it carries.
+    explorables = 0
+    for source in toc_sources(built_book.root):
+        page = built_book.html / source.relative_to(built_book.root).with_suffix(".html")
+        images = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select(
+            "img.gradflow-explorable-fallback")
+        drawn = {alt for alt, painted in tagged_figures(folder / f"{source.stem}.pdf") if painted}
+        for image in images:
+            explorables += 1
+            assert words(image["alt"]) in drawn, f"{source.stem}.pdf: explorable not printed"
+    assert explorables == 4
     drawn = {alt for alt, painted in tagged_figures(folder / BOOK) if painted}
     assert set(all_alts) <= drawn, "the book PDF lacks figures its chapters have"
     # The PNG figures are embedded at their own resolution; every other figure is SVG, printed

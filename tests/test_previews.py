@@ -66,3 +66,15 @@ def test_long_sections_are_cut_at_a_word():
     preview = text(previews.page_previews(PAGE, "book/chapter.html")["book/chapter.html#long"])
     assert preview.startswith("Long word word") and preview.endswith("word …")
     assert len(preview) <= previews.SECTION_TEXT_LIMIT + len("Long  …")
+
+
+def test_an_explorable_figure_previews_as_its_static_image_without_its_chart():
+    page = """<html><body><article class="bd-article"><figure id="fig-live">
+<div class="gradflow-explorable" id="explorable-x" data-vega-lite="6.4">
+<img class="gradflow-explorable-fallback" alt="A chart" src="../_images/explorable-x.svg">
+<div class="gradflow-explorable-chart" role="group" aria-label="A chart"><svg></svg></div>
+<script type="application/json" class="gradflow-explorable-spec">{"big": "spec"}</script></div>
+<figcaption><p>Explore it.</p></figcaption></figure></article></body></html>"""
+    preview = previews.page_previews(page, "book/chapter.html")["book/chapter.html#fig-live"]
+    assert 'src="_images/explorable-x.svg"' in preview and "Explore it." in preview
+    assert "script" not in preview and "spec" not in preview and "<svg" not in preview

@@ -154,7 +154,7 @@ def readout(chart: Any, label: str):
     the text starts a second line, so the readout also fits a phone's screen. Give the view a
     ``title`` made by :func:`title`, which leaves room for two lines."""
     return (chart.transform_calculate(label=label)
-            .mark_text(align="left", baseline="bottom", dy=-6, lineBreak="\n")
+            .mark_text(align="left", baseline="top", dy=-34, lineBreak="\n")
             .encode(x={"value": 0}, y={"value": 0}, text="label:N"))
 
 

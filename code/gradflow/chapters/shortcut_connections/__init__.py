@@ -43,10 +43,12 @@ from .identity import (
     lambda_summary,
 )
 from .paths import (
+    EXPLORER_BLOCKS,
     path_experiment,
     path_gradient,
     path_gradient_magnitudes,
     path_length_distribution,
+    path_length_explorer,
     path_length_share,
 )
 from .projections import projection_comparison, shortcut_layout, with_projections, without_shortcuts
@@ -70,6 +72,7 @@ from .training import (
 )
 
 __all__ = [
+    "EXPLORER_BLOCKS",
     "EXPLORER_LAMBDAS",
     "KINDS",
     "NORMS",
@@ -88,6 +91,7 @@ __all__ = [
     "path_gradient",
     "path_gradient_magnitudes",
     "path_length_distribution",
+    "path_length_explorer",
     "path_length_share",
     "projection_comparison",
     "ratio_summary",

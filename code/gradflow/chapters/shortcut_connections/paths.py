@@ -34,6 +34,15 @@ def path_length_distribution(n_blocks: int) -> pd.DataFrame:
     }).set_index("length")
 
 
+#: The explorable's numbers of blocks: 1 to 60 (Veit et al.'s ResNet-110 has 54).
+EXPLORER_BLOCKS = tuple(range(1, 61))
+
+
+def path_length_explorer(blocks: Sequence[int] = EXPLORER_BLOCKS) -> dict[int, pd.DataFrame]:
+    """``path_length_distribution(n)`` for every n of ``blocks``, keyed by n."""
+    return {n: path_length_distribution(n) for n in checks.positive_ints("blocks", blocks)}
+
+
 def path_length_share(n_blocks: int, low: int, high: int) -> float:
     """The share of the 2^n paths whose length k satisfies low <= k <= high (exact, then float)."""
     n = checks.positive_int("n_blocks", n_blocks)
