@@ -428,6 +428,15 @@ def glued_block(context: Context, key: str) -> list[str]:
 IMAGE_TYPES = {"image/svg+xml": "svg", "image/png": "png", "image/jpeg": "jpg"}
 
 
+def _svg_title(image: str | list[str]) -> str:
+    """The ``<title>`` an SVG image gives itself (an explorable figure's static image does), or
+    an empty string."""
+    import html
+
+    match = re.search(r"<title>(.*?)</title>", _joined(image), re.DOTALL)
+    return html.unescape(match[1]) if match else ""
+
+
 def glued_figure(context: Context, directive: Directive, caption: list[str], attachments: dict):
     key = directive.argument
     data = context.glue_data(key)
@@ -437,7 +446,8 @@ def glued_figure(context: Context, directive: Directive, caption: list[str], att
     filename = f"{key}.{IMAGE_TYPES[kind]}"
     image = data[kind]
     attachments[filename] = {kind: _joined(image)}
-    alt = " ".join(directive.options.get("alt", key).replace("[", "(").replace("]", ")").split())
+    alt = directive.options.get("alt") or _svg_title(image if kind == "image/svg+xml" else "") or key
+    alt = " ".join(alt.replace("[", "(").replace("]", ")").split())
     label = directive.options.get("name")
     lines = [f"![{alt}](attachment:{filename})", ""]
     caption = _trim(caption)

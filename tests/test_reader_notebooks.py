@@ -144,6 +144,17 @@ def test_glued_figures_become_attached_images_with_their_number_and_caption():
     assert attachments == {"fig.svg": {"image/svg+xml": svg}}
 
 
+def test_an_explorable_figure_becomes_its_static_image_named_by_its_own_title():
+    svg = ("<svg role='img' xmlns='http://www.w3.org/2000/svg'><title>Error &amp; its peak"
+           "</title></svg>")
+    glued = {"text/html": "<div class='gradflow-explorable'>...</div>", "image/svg+xml": svg,
+             "text/plain": "<explorable figure 'x'>"}
+    source = "```{glue:figure} live\n:name: fig-a\n\nMove the slider.\n```"
+    text, attachments = reader.convert_markdown(context(live=glued), source)
+    assert text.startswith("![Error & its peak](attachment:live.svg)\n\n**[Fig. 8]")
+    assert attachments == {"live.svg": {"image/svg+xml": svg}}
+
+
 @pytest.mark.parametrize("source", [
     ":::{warningbox}\nx\n:::", "{unknownrole}`x`", "{glue:text}`missing:.2f`", "{term}`nothing`",
     ":::{admonition} Open\nnever closed",

@@ -151,11 +151,12 @@ def matches(field: str, param: str) -> str:
 def readout(chart: Any, label: str):
     """The text above a view that states the chosen setting's values: ``chart`` (an Altair chart
     already filtered to the setting's row) with the Vega expression ``label``; a ``\\n`` in
-    the text starts a second line, so the readout also fits a phone's screen. Give the view a
-    ``title`` made by :func:`title`, which leaves room for two lines."""
+    the text starts a second line, so the readout also fits a phone's screen; screen readers get
+    the same text as the mark's label. Give the view a ``title`` made by :func:`title`, which
+    leaves room for two lines."""
     return (chart.transform_calculate(label=label)
-            .mark_text(align="left", baseline="top", dy=-34, lineBreak="\n")
-            .encode(x={"value": 0}, y={"value": 0}, text="label:N"))
+            .mark_text(align="left", baseline="top", dy=-34, lineBreak="\n", aria=True)
+            .encode(x={"value": 0}, y={"value": 0}, text="label:N", description="label:N"))
 
 
 def title(text: str):
@@ -238,5 +239,12 @@ def explorable(chart: Any, name: str, alt: str, datasets: dict[str, list] | None
     check_spec(spec)
     import vl_convert
 
+    alt = " ".join(alt.split())
     svg = vl_convert.vegalite_to_svg(spec, vl_version=VEGA_LITE_VERSION)
-    return Explorable(name=name, spec=spec, alt=" ".join(alt.split()), svg=svg)
+    # The image names what it shows wherever it goes (a reader notebook, a file on its own).
+    described = html.escape(alt)
+    svg, found = re.subn(r"^<svg ([^>]*)>", lambda m: (
+        f'<svg role="img" aria-label="{described}" {m[1]}><title>{described}</title>'), svg, count=1)
+    if not found:
+        raise RuntimeError("vl_convert returned no <svg> element")
+    return Explorable(name=name, spec=spec, alt=alt, svg=svg)
