@@ -212,7 +212,8 @@ def budgets(result: dict) -> dict:
             all(run == edit["importers"] for run in edit["executed"])
             for edit in result["code_edits"].values()
         ),
-        "every chapter <= 500 KB": max(result["chapter_weight_kb"].values()) <= 500,
+        # 800 KB since the explorable figures (issue 15), which ship their sweeps with the page
+        "every chapter <= 800 KB": max(result["chapter_weight_kb"].values()) <= 800,
     }
 
 

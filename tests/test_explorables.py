@@ -104,6 +104,18 @@ def test_explorable_html_is_deterministic_and_carries_its_spec_image_and_alt():
     assert "0x" not in bundle["text/plain"]                  # no memory address: same every run
 
 
+def test_only_text_marks_are_left_to_screen_readers():
+    data = alt.Data(values=[{"x": 1, "y": 2}])
+    chart = alt.layer(
+        alt.Chart(data).mark_line().encode(x="x:Q", y="y:Q"),
+        alt.Chart(data).mark_point(aria=True).encode(x="x:Q", y="y:Q"),
+        explorables.readout(alt.Chart(data), "'y = ' + datum.y"),
+    ).add_params(explorables.slider("t_x", "x", [1, 2], 1))
+    marks = [layer["mark"] for layer in explorables.explorable(chart, "marks", alt="m").spec["layer"]]
+    assert [m.get("aria") for m in marks] == [False, True, True]
+    assert "aria" not in explorables.quiet_marks({"config": {"mark": {"color": "red"}}})["config"]["mark"]
+
+
 def test_named_datasets_are_shipped_once():
     rows = [{"x": 1, "y": 2}, {"x": 2, "y": 3}]
     data = alt.Data(name="rows")

@@ -121,6 +121,12 @@ def test_gelu_explorable_follows_both_sliders(open_page):
         assert close(largest, row["max_abs_error"]) and abs(at - row["at_abs_x"]) <= 0.005, text
     assert readout(page, "gelu-constants", "k = ").startswith("k = 1.77")
     assert readout(page, "gelu-constants", "c = ").startswith("c = 0.030")
+    lowest = [t for t in readouts(page, "gelu-constants") if t.startswith("lowest on the grid")]
+    assert len(lowest) == 2, lowest
+    for text, form in zip(lowest, ("sigmoid", "tanh")):
+        constant, largest = numbers(text)
+        best = sweeps[form]["max_abs_error"]
+        assert abs(constant - best.idxmin()) < 1e-9 and close(largest, best.min()), text
     assert not errors, errors
 
 

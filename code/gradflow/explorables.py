@@ -175,6 +175,22 @@ CONFIG = {
 }
 
 
+def quiet_marks(spec: dict) -> dict:
+    """Leave only the text marks (the readouts, the labels) to screen readers: by default Vega
+    labels every line, point and bar with its first datum's fields ("x: -4; e: -0.0043"), which
+    says less than the readout and the alt text. Axes keep their own descriptions. A mark that
+    sets ``aria`` itself keeps it. Returns ``spec``, changed in place."""
+    for path, node in _walk(spec):
+        if path.startswith("spec.config"):
+            continue
+        mark = node.get("mark")
+        if isinstance(mark, str):
+            mark = node["mark"] = {"type": mark}
+        if isinstance(mark, dict) and mark.get("type") != "text":
+            mark.setdefault("aria", False)
+    return spec
+
+
 @dataclass(frozen=True)
 class Explorable:
     """A checked Vega-Lite specification, its name and alt text, and its default setting as SVG.
@@ -237,6 +253,7 @@ def explorable(chart: Any, name: str, alt: str, datasets: dict[str, list] | None
         spec["config"].setdefault(key, value)
     spec["description"] = " ".join(alt.split())
     check_spec(spec)
+    quiet_marks(spec)
     import vl_convert
 
     alt = " ".join(alt.split())

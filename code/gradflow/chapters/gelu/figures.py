@@ -252,7 +252,12 @@ def explorable_constants(sweeps: Sequence[ConstantSweep]):
         rule = mark.mark_rule(color="#444444", strokeDash=[4, 3]).encode(x="p:Q")
         marked = mark.mark_text(align="left", baseline="top", dx=3, dy=2, fontSize=11).encode(
             x="p:Q", y=alt.value(0), text="label:N")
-        right = alt.layer(trade, rule, marked, now).properties(
+        lowest = readout(
+            alt.Chart(largest).transform_joinaggregate(lowest="min(m)")
+            .transform_filter("datum.m == datum.lowest"),
+            f"'lowest on the grid: {symbol} = ' + format(datum.p, '{form_format}') "
+            f"+ ',\\nlargest |error| ' + format(datum.m, '.3~g')")
+        right = alt.layer(trade, rule, marked, now, lowest).properties(
             width=200, height=180, title=title(f"Largest error against {symbol}"))
         rows.append(alt.hconcat(left, right).add_params(control))
     chart = alt.vconcat(*rows).resolve_scale(x="independent", y="independent")
