@@ -779,7 +779,34 @@ def retarget_launch_buttons(app: Sphinx, pagename, templatename, context, doctre
                 button["url"] = f"{colab}/github/{owner}/{name}/blob/{branch}/{path}"
 
 
+def merge_streams_on_copies() -> None:
+    """Make myst-nb merge a cell's stream outputs on a copy.
+
+    For the page (``nb_merge_streams``) myst-nb's ``coalesce_streams`` appends each later stream's
+    text to the first stream *in place*, and myst-nb then writes the executed notebook to
+    ``jupyter_execute/`` with that first output changed and the later ones still there: a cell
+    whose printed lines the kernel sent as two messages was stored with its second line twice
+    (and whether the kernel splits them depends on timing, so two clean builds differed). Merging
+    copies leaves the stored notebook as the kernel produced it; the page is the same.
+    """
+    from myst_nb.core import render
+
+    original = getattr(render, "coalesce_streams", None)
+    if original is None:
+        raise RuntimeError("myst_nb.core.render.coalesce_streams is gone: review "
+                           "_ext/reader_notebooks.py's merge_streams_on_copies for this myst-nb")
+    if getattr(original, "merges_copies", False):
+        return
+
+    def coalesce_copies(outputs):
+        return original(copy.deepcopy(outputs))
+
+    coalesce_copies.merges_copies = True
+    render.coalesce_streams = coalesce_copies
+
+
 def setup(app: Sphinx) -> dict:
+    merge_streams_on_copies()
     app.add_config_value("reader_notebooks_branch", "notebooks", "html", str)
     app.add_config_value("reader_notebooks_site_url", "", "html", str)
     app.connect("html-page-context", retarget_launch_buttons, priority=600)  # after the theme's

@@ -155,6 +155,25 @@ def test_an_explorable_figure_becomes_its_static_image_named_by_its_own_title():
     assert attachments == {"live.svg": {"image/svg+xml": svg}}
 
 
+def test_the_page_merges_printed_text_without_changing_the_stored_notebook():
+    from myst_nb.core import render, utils
+    from nbformat import from_dict
+
+    def outputs():
+        return [from_dict({"output_type": "stream", "name": "stdout", "text": "a\n"}),
+                from_dict({"output_type": "stream", "name": "stdout", "text": "b\n"})]
+
+    stored = outputs()
+    utils.coalesce_streams(stored)          # myst-nb's own: the first output now holds both lines
+    assert stored[0]["text"] == "a\nb\n" and stored[1]["text"] == "b\n"
+    reader.merge_streams_on_copies()
+    stored = outputs()
+    page = render.coalesce_streams(stored)
+    assert [o["text"] for o in page] == ["a\nb\n"]
+    assert stored == outputs()              # the executed notebook keeps what the kernel sent
+    assert [o["text"] for o in reader.merged_streams(stored)] == ["a\nb\n"]
+
+
 @pytest.mark.parametrize("source", [
     ":::{warningbox}\nx\n:::", "{unknownrole}`x`", "{glue:text}`missing:.2f`", "{term}`nothing`",
     ":::{admonition} Open\nnever closed",
