@@ -4,25 +4,11 @@
 (function () {
   "use strict";
 
-  // On a screen too narrow for charts side by side, stack them: every hconcat becomes a vconcat.
-  function stacked(spec) {
+  // The spec for a screen too narrow for it: charts side by side are stacked (every hconcat
+  // becomes a vconcat) and no view is wider than `width` pixels. The data is left as it is.
+  function narrowed(spec, width) {
     if (Array.isArray(spec)) {
-      return spec.map(stacked);
-    }
-    if (spec === null || typeof spec !== "object") {
-      return spec;
-    }
-    var out = {};
-    Object.keys(spec).forEach(function (key) {
-      out[key === "hconcat" ? "vconcat" : key] = key === "datasets" ? spec[key] : stacked(spec[key]);
-    });
-    return out;
-  }
-
-  // ... and no view wider than `width` pixels.
-  function fitted(spec, width) {
-    if (Array.isArray(spec)) {
-      return spec.map(function (item) { return fitted(item, width); });
+      return spec.map(function (item) { return narrowed(item, width); });
     }
     if (spec === null || typeof spec !== "object") {
       return spec;
@@ -30,8 +16,10 @@
     var out = {};
     Object.keys(spec).forEach(function (key) {
       var value = spec[key];
-      out[key] = key === "width" && typeof value === "number" ? Math.min(value, width)
-        : (key === "datasets" ? value : fitted(value, width));
+      out[key === "hconcat" ? "vconcat" : key] =
+        key === "datasets" ? value
+          : key === "width" && typeof value === "number" ? Math.min(value, width)
+            : narrowed(value, width);
     });
     return out;
   }
@@ -49,7 +37,7 @@
       var wide = svg && svg.getBoundingClientRect().width > target.clientWidth + 1;
       if (wide) {   // room for the axes: about 90 px beside each view
         result.finalize();
-        return embed(target, fitted(stacked(spec), Math.max(150, target.clientWidth - 90)));
+        return embed(target, narrowed(spec, Math.max(150, target.clientWidth - 90)));
       }
       return result;
     }).then(function (result) {

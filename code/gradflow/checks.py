@@ -35,6 +35,13 @@ def positive_number(name: str, value: object) -> float:
     return float(value)
 
 
+def non_negative_number(name: str, value: object) -> float:
+    """``value`` as a float if it is a real number >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
 def seeds(values: Iterable[int], name: str = "seeds") -> list[int]:
     """A non-empty list of distinct int seeds."""
     out = list(values)

@@ -58,6 +58,17 @@ def deltas(values: Iterable[float], decimals: int = 2) -> list[int]:
     return [b - a for a, b in zip([0, *steps], steps)]
 
 
+def running_sums(chart: Any, fields: dict[str, str], order: str, decimals: int = 2):
+    """Undo :func:`deltas` in the chart: for each ``new: field`` of ``fields``, a field ``new``
+    holding the running sum of ``field`` over the rows in ``order``, divided by 10^decimals."""
+    import altair as alt
+
+    sums = {f"{new}_sum": f"sum({field})" for new, field in fields.items()}
+    values = {new: f"datum['{new}_sum'] / {10 ** decimals}" for new in fields}
+    return (chart.transform_window(**sums, sort=[alt.SortField(order)], frame=[None, 0])
+            .transform_calculate(**values))
+
+
 def _walk(node: Any, path: str = "spec"):
     """Every (path, dict) in a JSON-like tree."""
     if isinstance(node, dict):
@@ -244,6 +255,7 @@ def explorable(chart: Any, name: str, alt: str, datasets: dict[str, list] | None
         raise ValueError(f"name must match {NAME.pattern} (it becomes an element id), got {name!r}")
     if not isinstance(alt, str) or not alt.strip():
         raise ValueError("alt must be a text that says what the figure shows")
+    alt = " ".join(alt.split())
     spec = chart.to_dict() if hasattr(chart, "to_dict") else dict(chart)
     spec.pop("$schema", None)
     if datasets:
@@ -251,12 +263,11 @@ def explorable(chart: Any, name: str, alt: str, datasets: dict[str, list] | None
     spec.setdefault("config", {})
     for key, value in CONFIG.items():
         spec["config"].setdefault(key, value)
-    spec["description"] = " ".join(alt.split())
+    spec["description"] = alt
     check_spec(spec)
     quiet_marks(spec)
     import vl_convert
 
-    alt = " ".join(alt.split())
     svg = vl_convert.vegalite_to_svg(spec, vl_version=VEGA_LITE_VERSION)
     # The image names what it shows wherever it goes (a reader notebook, a file on its own).
     described = html.escape(alt)

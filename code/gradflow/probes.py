@@ -186,3 +186,14 @@ def input_dependence(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     return {"ystd": y64.std().item(), "dydx": dydx.abs().mean().item(), "ystd32": y32.std().item(),
             "ulp32": float(np.spacing(y32.abs().mean().numpy())),
             "below_eps": (entries < eps).double().mean().item()}
+
+
+def over_seeds(frame: pd.DataFrame, keys: Sequence[str], log_ratio: str = "log_ratio",
+               sort: bool = True) -> pd.DataFrame:
+    """A ratio measured on many seeds, summarised per ``keys``: ``ratio``, the geometric mean
+    over the rows of each group (exp of the mean of the column ``log_ratio``, natural logs), and
+    ``ratio_min`` and ``ratio_max``, the group's smallest and largest. One row per group."""
+    summary = frame.groupby(list(keys), sort=sort)[log_ratio].agg(["mean", "min", "max"])
+    summary = np.exp(summary).rename(columns={"mean": "ratio", "min": "ratio_min",
+                                              "max": "ratio_max"})
+    return summary.reset_index()

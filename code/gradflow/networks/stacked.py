@@ -280,7 +280,7 @@ def batched_profiles(
     if not gain_list:
         raise ValueError("gains must not be empty")
     n_gains = len(gain_list)
-    n_layers, n_seeds = probes[-1], len(seeds) * n_gains   # members: gain-major, then seed
+    n_layers, n_members = probes[-1], len(seeds) * n_gains   # members: gain-major, then seed
     w32, b32, x32, readouts = _draw(
         tuple(widths), init, bias_init, tuple(seeds), n_batch, inputs is None,
         tuple(probes) if loss == "readout" else (), n_layers,
@@ -292,7 +292,7 @@ def batched_profiles(
     if inputs is None:
         x = x32.repeat(n_gains, 1, 1).to(dtype)
     else:
-        x = inputs.to(dtype).expand(n_seeds, *inputs.shape)
+        x = inputs.to(dtype).expand(n_members, *inputs.shape)
     x = x.detach().clone().requires_grad_(True)   # the graph the backward passes start from
     states, preacts = stacked_forward(
         x, weights, biases, float(shortcut), activation=activation,
@@ -317,8 +317,8 @@ def batched_profiles(
         frame = pd.DataFrame({
             "seed": np.repeat(np.tile(seeds, n_gains), d),
             "depth": d,
-            "layer": np.tile(np.arange(1, d + 1), n_seeds),
-            "width": np.tile(np.asarray(widths[1:d + 1]), n_seeds),
+            "layer": np.tile(np.arange(1, d + 1), n_members),
+            "width": np.tile(np.asarray(widths[1:d + 1]), n_members),
             "weight_grad_mean_abs": wgrad.numpy().ravel(),
             "signal_norm": signal.numpy().ravel(),
             "preact_second_moment": q.numpy().ravel(),

@@ -182,8 +182,9 @@ def plot_monte_carlo(estimates: MonteCarloGELU, path: MonteCarloPath) -> Figure:
     return fig
 
 
-#: The explorable's two rows: the constant's symbol, its slider's label and its published value.
-_SWEEP_ROWS = {   # symbol, slider label, title, the constant's name, its format
+#: The explorable's two rows, one per form: the constant's symbol, its slider's label, the row's
+#: title, the name of the published constant in ``gradflow.activations``, and its format.
+_SWEEP_ROWS = {
     "sigmoid": ("k", "slope k of x·σ(kx)", "sigmoid form x·σ(kx)", "SIGMOID_SLOPE", ".2f"),
     "tanh": ("c", "cubic coefficient c of the tanh form", "tanh form", "TANH_CUBIC_COEFFICIENT",
              ".3f"),

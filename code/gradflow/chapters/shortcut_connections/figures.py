@@ -251,6 +251,7 @@ def explorable_shortcuts(lambdas: pd.DataFrame, paths: Mapping[int, pd.DataFrame
         matches,
         readout,
         rounded,
+        running_sums,
         slider,
         title,
         toggle,
@@ -284,13 +285,12 @@ def explorable_shortcuts(lambdas: pd.DataFrame, paths: Mapping[int, pd.DataFrame
     x = alt.X("l:Q", title="layer l", scale=alt.Scale(domain=[0, depth], nice=False))
     y_title = "‖∂L/∂h_l‖ / ‖∂L/∂h_L‖ (log scale)"
     y = alt.Y("r:Q", scale=alt.Scale(type="log"), title=y_title)
-    base = (alt.Chart(alt.Data(name="profiles")).transform_filter(here)
-            .transform_flatten(["m", "lo", "hi"]).transform_window(i="row_number()")
-            .transform_calculate(l="datum.i - 1")
-            .transform_window(cm="sum(m)", clo="sum(lo)", chi="sum(hi)",
-                              sort=[alt.SortField("l")], frame=[None, 0])
-            .transform_calculate(r="pow(10, datum.cm / 100)", rlo="pow(10, datum.clo / 100)",
-                                 rhi="pow(10, datum.chi / 100)"))
+    chosen = (alt.Chart(alt.Data(name="profiles")).transform_filter(here)
+              .transform_flatten(["m", "lo", "hi"]).transform_window(i="row_number()")
+              .transform_calculate(l="datum.i - 1"))
+    base = (running_sums(chosen, {"cm": "m", "clo": "lo", "chi": "hi"}, "l")
+            .transform_calculate(r="pow(10, datum.cm)", rlo="pow(10, datum.clo)",
+                                 rhi="pow(10, datum.chi)"))
     band = base.mark_area(opacity=0.25, color=ROLE_COLOURS["shortcut"]).encode(
         x=x, y=alt.Y("rlo:Q", scale=alt.Scale(type="log"), title=y_title), y2="rhi:Q")
     line = base.mark_line(color=ROLE_COLOURS["shortcut"], strokeWidth=2).encode(x=x, y=y)

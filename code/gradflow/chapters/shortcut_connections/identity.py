@@ -13,7 +13,7 @@ import torch
 from ... import checks
 from ...networks.mlp import DeepMLP, make_generator
 from ...networks.stacked import draw_stacked_weights, stacked_forward
-from ...probes import block_states, seed_loss
+from ...probes import block_states, over_seeds, seed_loss
 from ...tutorial import (
     SEED,
     SEED_ACTIVATION,
@@ -120,8 +120,7 @@ def lambda_scaling(
     batch = checks.positive_int("batch", batch)
     seeds = checks.seeds(seeds)
     for lam in lambdas:   # lambda = 0 is the plain network h_l = phi(W_l h_{l-1} + b_l)
-        if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not lam >= 0:
-            raise ValueError(f"every lambda must be a number >= 0, got {lam!r}")
+        checks.non_negative_number("every lambda", lam)
     inputs, readouts = [], []
     for seed in seeds:
         generator = make_generator(seed + 10_000)
@@ -180,9 +179,7 @@ def lambda_explorer(
     = lambda^(L-l). Other keyword arguments go to ``lambda_scaling`` (its defaults: depth 50,
     width 32, five seeds, as in the chapter's figure)."""
     frame = lambda_scaling(lambdas=lambdas, gains=gains, **kwargs)
-    frame = frame.assign(log_ratio=np.log(frame["ratio_to_top"]))
-    grouped = frame.groupby(["gain", "lambda", "layer"], sort=True)
-    summary = np.exp(grouped["log_ratio"].agg(["mean", "min", "max"])).rename(
-        columns={"mean": "ratio", "min": "ratio_min", "max": "ratio_max"})
-    summary["identity_prediction"] = grouped["identity_prediction"].first()
-    return summary.reset_index()
+    keys = ["gain", "lambda", "layer"]
+    summary = over_seeds(frame.assign(log_ratio=np.log(frame["ratio_to_top"])), keys)
+    prediction = frame.groupby(keys, sort=True)["identity_prediction"].first()
+    return summary.join(prediction, on=keys)

@@ -19,7 +19,7 @@ from torch import nn
 from ... import checks
 from ...networks.mlp import check_activation, check_init
 from ...networks.stacked import batched_profiles
-from ...probes import block_states, seed_loss
+from ...probes import block_states, over_seeds, seed_loss
 from ...signal_propagation import mean_backward_factor, predict_layers
 
 #: The activations the chapter sweeps (every one of the registry but GELU's sigmoid form).
@@ -113,11 +113,7 @@ def layer_profiles(sweep: pd.DataFrame, statistic: str = "signal_norm") -> pd.Da
     top = sweep[sweep["layer"] == sweep["depth"]].set_index(keys)[statistic].rename("top")
     frame = sweep.join(top, on=keys)
     frame = frame.assign(log_ratio=np.log(frame[statistic]) - np.log(frame["top"]))
-    group_keys = [k for k in keys if k != "seed"] + ["layer"]
-    summary = frame.groupby(group_keys, sort=False)["log_ratio"].agg(["mean", "min", "max"])
-    summary = np.exp(summary).rename(columns={"mean": "ratio", "min": "ratio_min",
-                                              "max": "ratio_max"})
-    return summary.reset_index()
+    return over_seeds(frame, [k for k in keys if k != "seed"] + ["layer"], sort=False)
 
 
 def depth_gain_grid(

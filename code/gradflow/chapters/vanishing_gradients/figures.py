@@ -155,6 +155,7 @@ def explorable_profiles(measured: pd.DataFrame, predicted: pd.DataFrame, *,
         matches,
         readout,
         rounded,
+        running_sums,
         slider,
         title,
     )
@@ -192,11 +193,10 @@ def explorable_profiles(measured: pd.DataFrame, predicted: pd.DataFrame, *,
     here = config + " && " + matches("d", "v_depth")
     x = alt.X("l:Q", title="layer l", scale=alt.Scale(domain=[1, max(depths)], nice=False))
     y_title = "‖∂L/∂h_l‖ / ‖∂L/∂h_D‖ (log scale)"
+    chosen = (alt.Chart(alt.Data(name="profiles")).transform_filter(here)
+              .transform_flatten(["m"]).transform_window(l="row_number()"))
     measured_line = (
-        alt.Chart(alt.Data(name="profiles")).transform_filter(here).transform_flatten(["m"])
-        .transform_window(l="row_number()")
-        .transform_window(c="sum(m)", sort=[alt.SortField("l")], frame=[None, 0])
-        .transform_calculate(r="pow(10, datum.c / 100)")
+        running_sums(chosen, {"c": "m"}, "l").transform_calculate(r="pow(10, datum.c)")
         .mark_line(point=True, color=PALETTE["blue"])
         .encode(x=x, y=alt.Y("r:Q", scale=alt.Scale(type="log"), title=y_title))
     )
