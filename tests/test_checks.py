@@ -11,6 +11,7 @@ def test_accepted_values_come_back_as_plain_python():
     assert checks.positive_int("depth", np.int64(3)) == 3 and type(checks.positive_int("d", 3)) is int
     assert checks.positive_ints("depths", (1, 2)) == [1, 2]
     assert checks.positive_number("gain", 2) == 2.0
+    assert checks.non_negative_number("lambda", 0) == 0.0
     assert checks.seeds(range(3)) == [0, 1, 2]
     assert checks.widths((3, 4, 1)) == [3, 4, 1]
     assert checks.one_of("form", "tanh", ("none", "tanh")) == "tanh"
@@ -23,6 +24,8 @@ def test_accepted_values_come_back_as_plain_python():
     (lambda: checks.positive_ints("depths", []), ValueError, r"depths must be a non-empty list"),
     (lambda: checks.positive_ints("depths", [2, -1]), ValueError, r"got \[2, -1\]"),
     (lambda: checks.positive_number("lr", 0.0), ValueError, "lr must be a positive number, got 0.0"),
+    (lambda: checks.non_negative_number("lambda", -0.5), ValueError, "lambda must be a number >= 0, got -0.5"),
+    (lambda: checks.non_negative_number("lambda", False), ValueError, "got False"),
     (lambda: checks.seeds([1, 1]), ValueError, r"seeds must be distinct, got \[1, 1\]"),
     (lambda: checks.seeds([1.5]), ValueError, r"non-empty list of ints, got \[1.5\]"),
     (lambda: checks.seed("7"), TypeError, "seed must be an integer, got '7'"),

@@ -172,3 +172,14 @@ def test_input_dependence_of_a_linear_model_matches_its_closed_form():
     assert model.weight.dtype == torch.float32  # the caller's model is left as it was
     with pytest.raises(ValueError, match="at least two inputs"):
         input_dependence(model, x[:1], target[:1])
+
+
+def test_over_seeds_is_the_geometric_mean_and_range_of_each_group():
+    import pandas as pd
+
+    frame = pd.DataFrame({"layer": [1, 1, 1, 2, 2], "ratio": [1.0, 4.0, 16.0, 2.0, 8.0]})
+    summary = gs.over_seeds(frame.assign(log_ratio=np.log(frame["ratio"])), ["layer"])
+    assert list(summary["layer"]) == [1, 2]
+    np.testing.assert_allclose(summary["ratio"], [4.0, 4.0], rtol=1e-12)
+    np.testing.assert_allclose(summary["ratio_min"], [1.0, 2.0], rtol=1e-12)
+    np.testing.assert_allclose(summary["ratio_max"], [16.0, 8.0], rtol=1e-12)
