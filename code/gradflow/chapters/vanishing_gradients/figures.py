@@ -162,6 +162,8 @@ def explorable_profiles(measured: pd.DataFrame, predicted: pd.DataFrame, *,
     from .experiments import predicted_profile
 
     keys = ["activation", "init", "gain", "depth"]
+    # each configuration's factors once: predicted_profile then reads 50 rows, not all of them
+    by_config = dict(iter(predicted.groupby(["activation", "init", "gain"], sort=True)))
     rows = []
     for (a, i, g, d), group in measured.groupby(keys, sort=True):
         group = group.sort_values("layer")
@@ -171,12 +173,12 @@ def explorable_profiles(measured: pd.DataFrame, predicted: pd.DataFrame, *,
             "m": deltas(np.log10(group["ratio"].to_numpy())),   # log10, in hundredths
             "lo": rounded([first["ratio_min"]], 3)[0], "hi": rounded([first["ratio_max"]], 3)[0],
             "m1": rounded([first["ratio"]], 3)[0],
-            "p1": rounded([predicted_profile(predicted, a, i, g, int(d))[0]], 3)[0],
+            "p1": rounded([predicted_profile(by_config[(a, i, g)], a, i, g, int(d))[0]], 3)[0],
         })
     factors = [
         {"a": a, "i": i, "g": float(g),
          "f": [round(v, 4) for v in np.log10(group.sort_values("layer")["backward_factor"])]}
-        for (a, i, g), group in predicted.groupby(["activation", "init", "gain"], sort=True)
+        for (a, i, g), group in by_config.items()
     ]
     activations = list(dict.fromkeys(measured["activation"]))
     inits = list(dict.fromkeys(measured["init"]))
