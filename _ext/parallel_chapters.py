@@ -23,7 +23,8 @@ unchanged ones come from the execution cache in about a second, and the chapters
 run side by side instead of one after another.
 
 Every reading process opens the execution cache; ``execution_cache`` (also in ``_ext/``) creates
-it before the readers start and makes their writes take turns.
+it before the readers start and makes their writes take turns. Every executing chapter starts a
+kernel; ``kernel_sockets`` gives each its own socket files, so two cannot want the same TCP port.
 """
 
 from __future__ import annotations

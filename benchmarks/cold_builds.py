@@ -37,6 +37,7 @@ RESULTS = REPO / "benchmarks" / "results"
 FAILURE_KINDS = {
     "already exists": "cache tables created twice",  # "table nbcache already exists", ...
     "database is locked": "cache database locked",
+    "Kernel didn't respond": "kernel port taken",  # see _ext/kernel_sockets.py
 }
 
 

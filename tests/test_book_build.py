@@ -106,28 +106,45 @@ def warm_copy(tmp_path, built_book) -> Path:
 def add_chapter(root: Path, name: str, body: str) -> None:
     header = (REPO / "book" / "shortcut_connections.md").read_text().split("---\n", 2)[1]
     (root / "book" / f"{name}.md").write_text(f"---\n{header}---\n\n# {name}\n\n{body}\n")
-    toc = (root / "_toc.yml").read_text().replace(
-        "  - file: book/references", f"  - file: book/{name}\n  - file: book/references"
-    )
-    (root / "_toc.yml").write_text(toc)
+    toc = (root / "_toc.yml").read_text()
+    last = "      - file: book/gpt_block\n"  # the last chapter of the numbered part
+    assert toc.count(last) == 1
+    (root / "_toc.yml").write_text(toc.replace(last, f"{last}      - file: book/{name}\n"))
 
 
 CODE_CELL = "```{code-cell} ipython3\n%s\n```\n"
 
 
 @pytest.mark.parametrize(
-    ("body", "why"),
+    ("body", "why", "reported"),
     [
-        (CODE_CELL % "raise RuntimeError('boom')", "a cell that raises"),
-        (CODE_CELL % "import sys; print('careful', file=sys.stderr)", "output on stderr"),
-        ("See {ref}`no-such-label`.", "a broken cross-reference"),
-        ("{glue:text}`no_such_key`", "a missing glue key"),
+        (CODE_CELL % "raise RuntimeError('boom')", "a cell that raises",
+         r"ExecutionError: \S*/book/broken\.md"),
+        (CODE_CELL % "import sys; print('careful', file=sys.stderr)", "output on stderr",
+         r"broken\.md:\d+: ERROR: stderr was found in the cell outputs"),
+        ("See {ref}`no-such-label`.", "a broken cross-reference",
+         r"broken\.md:\d+: WARNING: undefined label: 'no-such-label'"),
+        ("{glue:text}`no_such_key`", "a missing glue key",
+         r"broken\.md:\d+: WARNING: No key 'no_such_key' found in glue data"),
     ],
 )
-def test_strict_build_fails_on(warm_copy, body, why):
+def test_strict_build_fails_on(warm_copy, body, why, reported):
     add_chapter(warm_copy, "broken", body)
     build = build_book(warm_copy)
     assert build.returncode != 0, f"the build passed despite {why}"
+    # ... and failed for that reason, in the added chapter (not, say, on a malformed contents file)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", build.log)
+    assert re.search(reported, plain), build.log[-4000:]
+
+
+def test_the_builds_kernels_listen_on_socket_files(warm_copy):
+    # _ext/kernel_sockets.py: no TCP ports, so no port another process can take (tested there).
+    cell = "from ipykernel.kernelapp import IPKernelApp; print(IPKernelApp.instance().transport)"
+    add_chapter(warm_copy, "transport", CODE_CELL % cell)
+    build = build_book(warm_copy)
+    assert build.returncode == 0, build.log[-4000:]
+    assert [Path(line).name for line in build.executed] == ["transport.md"]
+    assert re.search(r"<pre><span></span>ipc\s*</pre>", build.page("transport"))
 
 
 def test_hidden_folders_package_and_tests_are_never_sources(warm_copy):
