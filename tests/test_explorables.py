@@ -104,15 +104,25 @@ def test_explorable_html_is_deterministic_and_carries_its_spec_image_and_alt():
     assert "0x" not in bundle["text/plain"]                  # no memory address: same every run
 
 
-def test_only_text_marks_are_left_to_screen_readers():
-    data = alt.Data(values=[{"x": 1, "y": 2}])
+def test_only_text_marks_are_left_to_screen_readers_and_say_their_text():
+    data = alt.Data(values=[{"x": 1, "y": 2, "label": "published 2"}])
     chart = alt.layer(
         alt.Chart(data).mark_line().encode(x="x:Q", y="y:Q"),
         alt.Chart(data).mark_point(aria=True).encode(x="x:Q", y="y:Q"),
         explorables.readout(alt.Chart(data), "'y = ' + datum.y"),
+        alt.Chart(data).mark_text().encode(x="x:Q", y="y:Q", text="label:N"),
     ).add_params(explorables.slider("t_x", "x", [1, 2], 1))
-    marks = [layer["mark"] for layer in explorables.explorable(chart, "marks", alt="m").spec["layer"]]
-    assert [m.get("aria") for m in marks] == [False, True, True]
+    figure = explorables.explorable(chart, "marks", alt="m")
+    layers = figure.spec["layer"]
+    assert [layer["mark"].get("aria") for layer in layers] == [False, True, True, None]
+    assert layers[3]["encoding"]["description"] == {"field": "label", "type": "nominal"}
+    assert "description" not in layers[0]["encoding"]
+    # In the drawn chart (the static image is Vega's own SVG), the label says its text and
+    # nothing else, and the readout says the value; only the point, which asked to be read,
+    # names its fields.
+    assert 'aria-label="published 2"' in figure.svg and 'aria-label="y = 2"' in figure.svg
+    assert "label: " not in figure.svg
+    assert figure.svg.count('aria-label="x: 1; y: 2"') == 1
     assert "aria" not in explorables.quiet_marks({"config": {"mark": {"color": "red"}}})["config"]["mark"]
 
 

@@ -89,13 +89,35 @@ def press(page, figure: str, label: str, key: str, times: int = 1) -> None:
         page.keyboard.press(key)
 
 
+def heard(page, figure: str) -> list[str]:
+    """What the figure's live region last said: one text per line."""
+    return page.eval_on_selector_all(f"#explorable-{figure} .gradflow-explorable-status p",
+                                     "ps => ps.map(p => p.textContent)")
+
+
 def moved(page, figure: str, action) -> None:
-    """Run ``action`` and check that the chart's drawing changed."""
-    before = chart_svg(page, figure)
+    """Run ``action`` and check that the chart's drawing changed, and that its live region then
+    said texts the chart shows now and did not show before (the readouts that changed)."""
+    before, texts_before = chart_svg(page, figure), readouts(page, figure)
+    said_before = heard(page, figure)
     action()
     page.wait_for_function(
         "([id, before]) => document.querySelector(`#explorable-${id} .gradflow-explorable-chart"
         " svg`).innerHTML !== before", arg=[figure, before], timeout=10_000)
+    page.wait_for_function(
+        "([id, before]) => [...document.querySelectorAll(`#explorable-${id}"
+        " .gradflow-explorable-status p`)].map(p => p.textContent).join('\\n') !== before",
+        arg=[figure, "\n".join(said_before)], timeout=10_000)
+    said, texts_now = heard(page, figure), readouts(page, figure)
+    assert said and all(text in texts_now and text not in texts_before for text in said), (
+        said, texts_before, texts_now)
+
+
+def shown_and_heard(page, figure: str, starts: str) -> str:
+    """The readout starting ``starts`` (see :func:`readout`), which the live region said."""
+    text = readout(page, figure, starts)
+    assert text in heard(page, figure), (text, heard(page, figure))
+    return text
 
 
 def close(shown: float, expected: float, digits: int = 3) -> bool:
@@ -114,7 +136,7 @@ def test_gelu_explorable_follows_both_sliders(open_page):
         moved(page, "gelu-constants",
               lambda label=label, key=key, times=times: press(page, "gelu-constants", label, key,
                                                               times))
-        text = readout(page, "gelu-constants", f"{symbol} = ")
+        text = shown_and_heard(page, "gelu-constants", f"{symbol} = ")
         value, largest, at = numbers(text)
         row = sweeps[form].loc[min(sweeps[form].index, key=lambda p: abs(p - value))]
         assert abs(row.name - value) < 1e-9, text
@@ -136,7 +158,8 @@ def test_vanishing_explorable_follows_all_four_controls(open_page):
     figure = "vanishing-profiles"
 
     def check(activation, init, gain, depth):
-        text = readout(page, figure, "layer 1:")
+        # (nothing is said before the first move)
+        text = (shown_and_heard if heard(page, figure) else readout)(page, figure, "layer 1:")
         first, pred, low, high = numbers(text.replace("layer 1", ""))
         row = measured[(measured.activation == activation) & (measured.init == init)
                        & (measured.gain == gain) & (measured.depth == depth)
@@ -166,7 +189,8 @@ def test_shortcut_explorable_follows_lambda_branches_shortcuts_and_blocks(open_p
     figure = "shortcut-connections"
 
     def check(gain, lam, prefix):
-        text = readout(page, figure, prefix)
+        # (nothing is said before the first move)
+        text = (shown_and_heard if heard(page, figure) else readout)(page, figure, prefix)
         ratio, identity = numbers(text.split(":", 1)[1].replace("layer 0", ""))
         assert close(ratio, first.loc[(gain, lam), "ratio"]), text
         assert close(identity, first.loc[(gain, lam), "identity_prediction"]), text
@@ -182,7 +206,7 @@ def test_shortcut_explorable_follows_lambda_branches_shortcuts_and_blocks(open_p
     paths = shortcut_connections.path_length_explorer()
     for key, n in (("Home", 1), ("End", max(paths))):
         moved(page, figure, lambda key=key: press(page, figure, "blocks n (paths)", key))
-        text = readout(page, figure, f"n = {n} blocks")
+        text = shown_and_heard(page, figure, f"n = {n} blocks")
         _, total, mode, share = numbers(text)
         shares = paths[n]["share"]
         assert total == pytest.approx(float(f"{2.0 ** n:.3g}"), rel=1e-9), text
@@ -196,7 +220,8 @@ def test_gpt_explorable_follows_depth_placement_shortcuts_and_initialisation(ope
     figure = "gpt-block-gradients"
 
     def check(n, placement, shortcuts, scaled):
-        text = readout(page, figure, f"N = {n}:")
+        # (nothing is said before the first move)
+        text = (shown_and_heard if heard(page, figure) else readout)(page, figure, f"N = {n}:")
         w2_first, w2_last, qk_first, qk_last = numbers(text.split(":", 1)[1].replace(
             "W2", "").replace("W_Q, W_K", "").replace("block 1", "").replace("block N", ""))
         rows = table[(table.n_layer == n) & (table.placement == placement)
@@ -227,6 +252,8 @@ def test_explorables_are_labelled_reachable_accessible_and_fit_a_phone(open_page
 
     for width in (1280, 390):
         page, errors = open_page(chapter, width)
+        assert page.locator(".gradflow-explorable-status").count() == 1
+        assert page.locator(".gradflow-explorable-status").text_content() == ""  # quiet at load
         controls = page.locator(".gradflow-explorable input, .gradflow-explorable select")
         assert controls.count() >= 2
         for i in range(controls.count()):

@@ -28,6 +28,48 @@
     return window.vegaEmbed(target, spec, {mode: "vega-lite", renderer: "svg", actions: false});
   }
 
+  // The chart's texts as a screen reader gets them: each text mark's description (a readout's
+  // description is its own text), its lines joined by spaces.
+  function texts(view) {
+    var found = [];
+    (function walk(node) {
+      (node.items || []).forEach(function (item) {
+        if (item.mark && item.mark.marktype === "text" && item.description) {
+          found.push(item.description.replace(/\n/g, " "));
+        }
+        walk(item);
+      });
+    })(view.scenegraph().root);
+    return found;
+  }
+
+  // After a control moves, a polite live region (unseen: the chart shows the same text) says
+  // the texts that changed, which are the readouts of the new setting; labels that stay put are
+  // not repeated, and nothing is said when the page loads.
+  function announce(figure, view) {
+    var status = document.createElement("div");
+    status.className = "gradflow-explorable-status";
+    status.setAttribute("role", "status");
+    figure.querySelector(".gradflow-explorable-chart").after(status);
+    var shown = texts(view);
+    function update() {
+      view.runAsync().then(function () {
+        var now = texts(view);
+        var changed = now.filter(function (text) { return shown.indexOf(text) < 0; });
+        shown = now;
+        if (changed.length) {
+          status.replaceChildren.apply(status, changed.map(function (text) {
+            var line = document.createElement("p");
+            line.textContent = text;
+            return line;
+          }));
+        }
+      });
+    }
+    figure.addEventListener("input", update);
+    figure.addEventListener("change", update);
+  }
+
   function draw(figure) {
     var spec = JSON.parse(figure.querySelector("script.gradflow-explorable-spec").textContent);
     var target = figure.querySelector(".gradflow-explorable-chart");
@@ -41,6 +83,7 @@
       }
       return result;
     }).then(function (result) {
+      announce(figure, result.view);
       figure.gradflowView = result.view;   // for the browser tests
     }).catch(function (error) {
       figure.classList.remove("is-live");   // the static image stays

@@ -187,18 +187,23 @@ CONFIG = {
 
 
 def quiet_marks(spec: dict) -> dict:
-    """Leave only the text marks (the readouts, the labels) to screen readers: by default Vega
-    labels every line, point and bar with its first datum's fields ("x: -4; e: -0.0043"), which
-    says less than the readout and the alt text. Axes keep their own descriptions. A mark that
-    sets ``aria`` itself keeps it. Returns ``spec``, changed in place."""
+    """Leave only the text marks (the readouts, the labels) to screen readers, each described by
+    its own text: by default Vega labels every mark with its datum's fields ("x: -4; e: -0.0043",
+    "p: 1.702; label: published 1.702"), which says less than the text and the alt text. Axes
+    keep their own descriptions. A mark that sets ``aria`` or a description itself keeps it.
+    Returns ``spec``, changed in place."""
     for path, node in _walk(spec):
         if path.startswith("spec.config"):
             continue
         mark = node.get("mark")
         if isinstance(mark, str):
             mark = node["mark"] = {"type": mark}
-        if isinstance(mark, dict) and mark.get("type") != "text":
+        if not isinstance(mark, dict):
+            continue
+        if mark.get("type") != "text":
             mark.setdefault("aria", False)
+        elif "text" in node.get("encoding", {}):
+            node["encoding"].setdefault("description", node["encoding"]["text"])
     return spec
 
 
