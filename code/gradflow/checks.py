@@ -28,16 +28,20 @@ def positive_ints(name: str, values: Iterable[int]) -> list[int]:
     return [int(v) for v in out]
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+
+
 def positive_number(name: str, value: object) -> float:
     """``value`` as a float if it is a real number > 0 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value > 0:
+    if not _is_real(value) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
 
 def non_negative_number(name: str, value: object) -> float:
     """``value`` as a float if it is a real number >= 0 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value >= 0:
+    if not _is_real(value) or not value >= 0:
         raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     return float(value)
 
