@@ -37,10 +37,13 @@ def local(page: str, reference: str) -> str | None:
     return posixpath.normpath(posixpath.join(posixpath.dirname(page), parsed.path))
 
 
-def weigh(html_root: Path) -> dict:
-    pages, shared = {}, {}
-    for source in notebook_chapters(REPO):
-        page = f"book/{source.stem}.html"
+def weigh(html_root: Path, pages: list[str] | None = None) -> dict:
+    """Each page's HTML and images (``pages``, paths under ``html_root``; the chapter pages by
+    default) in kB, and the scripts and style sheets they name, counted once."""
+    if pages is None:
+        pages = [f"book/{source.stem}.html" for source in notebook_chapters(REPO)]
+    weights, shared = {}, {}
+    for page in pages:
         soup = BeautifulSoup((html_root / page).read_text(encoding="utf-8"), "html.parser")
         images = {local(page, img["src"]) for img in soup.find_all("img", src=True)} - {None}
         for tag, attribute in (("script", "src"), ("link", "href")):
@@ -52,9 +55,9 @@ def weigh(html_root: Path) -> dict:
                     shared[path] = (html_root / path).stat().st_size
         html_bytes = (html_root / page).stat().st_size
         image_bytes = sum((html_root / p).stat().st_size for p in images)
-        pages[page] = {"html_kb": html_bytes / 1000, "images_kb": image_bytes / 1000,
-                       "images": len(images), "total_kb": (html_bytes + image_bytes) / 1000}
-    return {"pages": pages, "shared_kb": sum(shared.values()) / 1000,
+        weights[page] = {"html_kb": html_bytes / 1000, "images_kb": image_bytes / 1000,
+                         "images": len(images), "total_kb": (html_bytes + image_bytes) / 1000}
+    return {"pages": weights, "shared_kb": sum(shared.values()) / 1000,
             "shared_largest": sorted(((p, s / 1000) for p, s in shared.items()),
                                      key=lambda item: -item[1])[:5]}
 

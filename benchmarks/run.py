@@ -18,8 +18,9 @@ ratios matter more than absolute values):
   exactly the chapters whose code depends on it, see README "Never stale");
 - compute floor: every chapter's code cells, converted to Python by jupytext, run one chapter after
   another in one process; and the cold build's ratio to it;
-- page weight per chapter: its HTML plus the images it references from ``_images``; the shared
-  theme assets (``_static``) counted once, separately;
+- page weight of every page under ``book/``: its HTML plus its images, in kB of 1,000 bytes
+  (``page_weight.weigh``, as the page budget counts them); the theme's ``_static`` folder counted
+  once, separately;
 - the test suite's time (``pytest``).
 """
 
@@ -41,6 +42,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+from page_weight import BUDGET_KB, weigh
+
 from conftest import build_book, copy_repo, load_local_extension, notebook_chapters
 
 chapter_dependencies = load_local_extension("chapter_dependencies")
@@ -167,13 +170,11 @@ def measure_compute_floor(root: Path, repeats: int, workdir: Path) -> dict:
 
 
 def page_weights(html_root: Path) -> dict:
-    """Each chapter's HTML plus the images it references; the shared assets once, separately."""
-    weights = {}
-    for page in sorted((html_root / "book").glob("*.html")):
-        html = page.read_text(encoding="utf-8")
-        images = set(re.findall(r'src="\.\./(_images/[^"]+)"', html))
-        size = page.stat().st_size + sum((html_root / i).stat().st_size for i in images)
-        weights[page.stem] = round(size / 1024, 1)
+    """Each page under ``book/``: its HTML plus its images in kB (``page_weight.weigh``, the
+    measure of the page budget); the theme's ``_static`` folder once, separately."""
+    pages = [f"book/{page.name}" for page in sorted((html_root / "book").glob("*.html"))]
+    weights = {Path(page).stem: round(row["total_kb"], 1)
+               for page, row in weigh(html_root, pages)["pages"].items()}
     shared = sum(p.stat().st_size for p in (html_root / "_static").rglob("*") if p.is_file())
     return {"chapter_weight_kb": weights, "shared_assets_kb": round(shared / 1024, 1)}
 
@@ -212,8 +213,8 @@ def budgets(result: dict) -> dict:
             all(run == edit["importers"] for run in edit["executed"])
             for edit in result["code_edits"].values()
         ),
-        # 800 KB since the explorable figures (issue 15), which ship their sweeps with the page
-        "every chapter <= 800 KB": max(result["chapter_weight_kb"].values()) <= 800,
+        # issue 15's budget, since the explorable figures ship their sweeps with the page
+        f"every chapter <= {BUDGET_KB} kB": max(result["chapter_weight_kb"].values()) <= BUDGET_KB,
     }
 
 
@@ -238,7 +239,7 @@ def markdown(result: dict) -> str:
     for name, seconds in result["chapter_execution_s"].items():
         rows.append((f"Execution of {name} (in the cold build)", f"{seconds:.1f} s"))
     for name, kb in result["chapter_weight_kb"].items():
-        rows.append((f"Page weight of {name} (HTML + its images)", f"{kb:.0f} KB"))
+        rows.append((f"Page weight of {name} (HTML + its images)", f"{kb:.0f} kB"))
     rows.append(("Shared theme assets (_static, counted once)",
                  f"{result['shared_assets_kb'] / 1024:.1f} MB"))
     measured = (
