@@ -105,11 +105,11 @@ def lambda_scaling(
     He et al. (2016), section 3 (Eqs. 6 to 8): with h(x) = lambda x the identity term of Eq. 5 becomes the
     product of the lambdas, lambda^(L-l), which vanishes (lambda < 1) or explodes (lambda > 1)
     with depth; the branches add their own terms; lambda = 0 is the plain network. Member
-    (seed, gain) is ``DeepMLP(depth=depth, width=width, activation=activation, gain=gain, shortcut=True, shortcut_scale=lambda,
-    seed=seed)``, all seeds of one (lambda, gain) computed in one batched pass; ``gain``
-    scales the branch weights (small gains leave the identity term alone). The input and the
-    readout r of the loss L = sum(r * y) are standard normal draws from a generator seeded with
-    ``seed + 10_000``.
+    (seed, gain) is ``DeepMLP(depth=depth, width=width, activation=activation, gain=gain,
+    shortcut=True, shortcut_scale=lambda, seed=seed)``, all seeds of one (lambda, gain)
+    computed in one batched pass; ``gain`` scales the branch weights (small gains leave the
+    identity term alone). The input and the readout r of the loss L = sum(r * y) are standard
+    normal draws from a generator seeded with ``seed + 10_000``.
 
     Returns one row per (gain, lambda, seed, layer l = 0..depth) with ``signal_norm`` =
     ||dL/dh_l||, ``ratio_to_top`` = ||dL/dh_l|| / ||dL/dh_L|| and ``identity_prediction`` =
