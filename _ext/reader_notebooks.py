@@ -779,34 +779,41 @@ def retarget_launch_buttons(app: Sphinx, pagename, templatename, context, doctre
                 button["url"] = f"{colab}/github/{owner}/{name}/blob/{branch}/{path}"
 
 
-def merge_streams_on_copies() -> None:
-    """Make myst-nb merge a cell's stream outputs on a copy.
+def merge_streams_exactly() -> None:
+    """Make myst-nb's merging of a cell's printed text (``nb_merge_streams``) independent of how
+    the kernel split it into messages, and leave the executed notebook as the kernel sent it.
 
-    For the page (``nb_merge_streams``) myst-nb's ``coalesce_streams`` appends each later stream's
-    text to the first stream *in place*, and myst-nb then writes the executed notebook to
-    ``jupyter_execute/`` with that first output changed and the later ones still there: a cell
-    whose printed lines the kernel sent as two messages was stored with its second line twice
-    (and whether the kernel splits them depends on timing, so two clean builds differed). Merging
-    copies leaves the stored notebook as the kernel produced it; the page is the same.
+    myst-nb's ``coalesce_streams`` strips each message's trailing whitespace and ends it with a
+    newline before joining. The kernel sends what was printed whenever its flush timer fires, and
+    ``print("without:", values)`` is four writes (the two arguments, the space, the newline): a
+    flush between them (rare, and more likely on a loaded machine) made the page show
+    "without:" and the values on two lines, so two clean builds differed. Here consecutive
+    messages of one stream are first joined exactly (:func:`merged_streams`), so myst-nb sees
+    the text once, however it was split.
+
+    myst-nb also merges *in place*: it appends the later messages' text to the first, and then
+    writes the executed notebook to ``jupyter_execute/`` with that first output changed and the
+    later ones still there (a line printed twice). :func:`merged_streams` works on copies, so
+    the stored notebook keeps what the kernel produced.
     """
     from myst_nb.core import render
 
     original = getattr(render, "coalesce_streams", None)
     if original is None:
         raise RuntimeError("myst_nb.core.render.coalesce_streams is gone: review "
-                           "_ext/reader_notebooks.py's merge_streams_on_copies for this myst-nb")
-    if getattr(original, "merges_copies", False):
+                           "_ext/reader_notebooks.py's merge_streams_exactly for this myst-nb")
+    if getattr(original, "merges_exactly", False):
         return
 
-    def coalesce_copies(outputs):
-        return original(copy.deepcopy(outputs))
+    def coalesce_exactly(outputs):
+        return original(merged_streams(outputs))
 
-    coalesce_copies.merges_copies = True
-    render.coalesce_streams = coalesce_copies
+    coalesce_exactly.merges_exactly = True
+    render.coalesce_streams = coalesce_exactly
 
 
 def setup(app: Sphinx) -> dict:
-    merge_streams_on_copies()
+    merge_streams_exactly()
     app.add_config_value("reader_notebooks_branch", "notebooks", "html", str)
     app.add_config_value("reader_notebooks_site_url", "", "html", str)
     app.connect("html-page-context", retarget_launch_buttons, priority=600)  # after the theme's

@@ -9,6 +9,7 @@ must be the numbers written into its text, to the digits printed, and the number
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 import shutil
@@ -155,23 +156,69 @@ def test_an_explorable_figure_becomes_its_static_image_named_by_its_own_title():
     assert attachments == {"live.svg": {"image/svg+xml": svg}}
 
 
-def test_the_page_merges_printed_text_without_changing_the_stored_notebook():
-    from myst_nb.core import render, utils
+def stdout(*texts):
     from nbformat import from_dict
 
-    def outputs():
-        return [from_dict({"output_type": "stream", "name": "stdout", "text": "a\n"}),
-                from_dict({"output_type": "stream", "name": "stdout", "text": "b\n"})]
+    return [from_dict({"output_type": "stream", "name": "stdout", "text": t}) for t in texts]
 
-    stored = outputs()
+
+def test_the_page_merges_printed_text_without_changing_the_stored_notebook():
+    from myst_nb.core import render, utils
+
+    stored = stdout("a\n", "b\n")
     utils.coalesce_streams(stored)          # myst-nb's own: the first output now holds both lines
     assert stored[0]["text"] == "a\nb\n" and stored[1]["text"] == "b\n"
-    reader.merge_streams_on_copies()
-    stored = outputs()
+    reader.merge_streams_exactly()
+    stored = stdout("a\n", "b\n")
     page = render.coalesce_streams(stored)
     assert [o["text"] for o in page] == ["a\nb\n"]
-    assert stored == outputs()              # the executed notebook keeps what the kernel sent
+    assert stored == stdout("a\n", "b\n")  # the executed notebook keeps what the kernel sent
     assert [o["text"] for o in reader.merged_streams(stored)] == ["a\nb\n"]
+
+
+PRINTED = "without: [0.5, 0.25]\nwith: [1.0]\n"
+SPLITS = [(i,) for i in range(1, len(PRINTED))] + [(8, 9), (4, 8, 9, 20)]
+
+
+@pytest.mark.parametrize("cuts", SPLITS, ids=lambda cuts: "-".join(map(str, cuts)))
+def test_the_page_shows_printed_text_the_same_however_the_kernel_split_it(cuts):
+    from myst_nb.core import render
+
+    reader.merge_streams_exactly()
+    bounds = (0, *cuts, len(PRINTED))
+    split = stdout(*(PRINTED[a:b] for a, b in itertools.pairwise(bounds)))
+    assert [o["text"] for o in render.coalesce_streams(split)] == [PRINTED]
+
+
+def test_myst_nbs_own_merging_depends_on_the_split():
+    """Why the book patches it: split after "without:" (a flush between print's writes), myst-nb
+    puts the values on a line of their own, and drops the space it got as a message alone."""
+    from myst_nb.core import utils
+
+    assert utils.coalesce_streams(stdout("without:", " ", "[0.5]\n"))[0]["text"] == "without:\n[0.5]\n"
+    assert utils.coalesce_streams(stdout("without: [0.5]\n"))[0]["text"] == "without: [0.5]\n"
+
+
+def test_a_kernel_that_flushes_inside_a_print_gives_the_page_one_line():
+    """A real kernel, made to flush in the middle of a print (the argument's ``__str__`` flushes,
+    as the flush timer can): it sends the line in pieces, and the page still shows one line."""
+    import nbclient
+    from myst_nb.core import render
+
+    source = ("import sys\n"
+              "class Flushing:\n"
+              "    def __str__(self):\n"
+              "        sys.stdout.flush()\n"
+              "        return '[0.5]'\n"
+              "print('without:', Flushing())\n")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}
+    nbclient.NotebookClient(notebook, timeout=60).execute()
+    sent = notebook.cells[0].outputs
+    assert [o["text"] for o in sent] == ["without: ", "[0.5]\n"]
+    reader.merge_streams_exactly()
+    assert [o["text"] for o in render.coalesce_streams(sent)] == ["without: [0.5]\n"]
 
 
 @pytest.mark.parametrize("source", [
