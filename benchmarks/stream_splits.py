@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import multiprocessing
 import sys
 import time
 from pathlib import Path
 
 import nbclient
-import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import code_notebook, load_local_extension
 
 SETUP = """\
 from dataclasses import replace
@@ -64,10 +64,7 @@ def busy() -> None:
 
 def run_cells(cells: int) -> list[list]:
     """Every cell's outputs, as the kernel sent them."""
-    notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(source) for source in [SETUP] + [CELL] * cells])
-    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}
+    notebook = code_notebook(SETUP, *[CELL] * cells)
     nbclient.NotebookClient(notebook, timeout=600).execute()
     return [cell.outputs for cell in notebook.cells[1:]]
 
@@ -100,12 +97,7 @@ def main() -> None:
     assert all("".join(o["text"] for o in outputs) == whole for outputs in sent)
     split = [outputs for outputs in sent if any(not o["text"].endswith("\n") for o in outputs)]
     own = sum(page_text(outputs) != whole for outputs in sent)
-    spec = importlib.util.spec_from_file_location("reader_notebooks",
-                                                  ROOT / "_ext" / "reader_notebooks.py")
-    reader = importlib.util.module_from_spec(spec)
-    sys.modules["reader_notebooks"] = reader
-    spec.loader.exec_module(reader)
-    reader.merge_streams_exactly()
+    load_local_extension("reader_notebooks").merge_streams_exactly()
     book = sum(page_text(outputs) != whole for outputs in sent)
 
     lines = [

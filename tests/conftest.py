@@ -69,6 +69,17 @@ def site_pages(html_root: Path) -> list[Path]:
     )
 
 
+def code_notebook(*sources: str):
+    """A notebook of code cells, one per source, that runs on the ``python3`` kernel."""
+    import nbformat
+
+    return nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in sources],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}},
+    )
+
+
 def load_local_extension(name: str):
     """A module of ``_ext/`` (the book's local Sphinx extensions) imported from its file."""
     spec = importlib.util.spec_from_file_location(name, REPO / "_ext" / f"{name}.py")

@@ -13,24 +13,17 @@ import atexit
 import socket
 from pathlib import Path
 
-import nbformat
 import pytest
 from jupyter_client import AsyncKernelManager
 from jupyter_client.connect import LocalPortCache
 from nbclient import NotebookClient
 
-from conftest import REPO, load_local_extension
+from conftest import REPO, code_notebook, load_local_extension
 
 kernel_sockets = load_local_extension("kernel_sockets")
 
 #: What a cell prints: the transport its kernel listens on, read inside the kernel itself.
 TRANSPORT_CELL = "from ipykernel.kernelapp import IPKernelApp; print(IPKernelApp.instance().transport)"
-
-def notebook(source: str = TRANSPORT_CELL):
-    return nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(source)],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
 
 
 def printed(nb) -> str:
@@ -61,14 +54,15 @@ def taken_output_port(monkeypatch):
 def test_over_tcp_a_kernel_whose_port_was_taken_never_answers(taken_output_port):
     # Why the extension exists. With the default transport the kernel fails to bind, then hangs
     # while it closes: the client waits out its whole start-up timeout (60 s in a build).
-    client = NotebookClient(notebook(), kernel_manager_class=AsyncKernelManager, startup_timeout=5)
+    client = NotebookClient(code_notebook(TRANSPORT_CELL), kernel_manager_class=AsyncKernelManager,
+                            startup_timeout=5)
     with pytest.raises(RuntimeError, match="Kernel didn't respond|Kernel died"):
         client.execute()
     atexit.unregister(client._cleanup_kernel)  # nbclient leaves it registered after a failed start
 
 
 def test_over_socket_files_the_same_race_cannot_happen(taken_output_port):
-    nb = notebook()
+    nb = code_notebook(TRANSPORT_CELL)
     NotebookClient(nb, kernel_manager_class=kernel_sockets.SocketFileKernelManager,
                    startup_timeout=30).execute()
     assert printed(nb) == "ipc"
@@ -92,7 +86,7 @@ def test_a_kernel_leaves_no_socket_files_behind(tmp_path):
             super().__init__(**kwargs)
             started.append(self.ip)
 
-    nb = notebook("from ipykernel.kernelapp import IPKernelApp; print(IPKernelApp.instance().ip)")
+    nb = code_notebook("from ipykernel.kernelapp import IPKernelApp; print(IPKernelApp.instance().ip)")
     NotebookClient(nb, kernel_manager_class=Recorded, startup_timeout=30).execute(cwd=str(tmp_path))
     (prefix,) = started
     assert printed(nb) == prefix  # the kernel listened there, although it ran in another folder
@@ -113,7 +107,7 @@ def test_jupyter_cache_runs_notebooks_over_socket_files(monkeypatch, tmp_path):
     kernel_sockets.use_socket_files()  # a second call keeps the one wrapper
     assert utils.executenb.__wrapped__ is nbclient.execute
 
-    nb = notebook()
+    nb = code_notebook(TRANSPORT_CELL)
     result = utils.single_nb_execution(nb, cwd=str(tmp_path), timeout=60, allow_errors=False)
     assert result.err is None
     assert printed(nb) == "ipc"

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import REPO, load_local_extension, notebook_chapters
+from conftest import REPO, code_notebook, load_local_extension, notebook_chapters
 
 reader = load_local_extension("reader_notebooks")
 
@@ -211,9 +211,7 @@ def test_a_kernel_that_flushes_inside_a_print_gives_the_page_one_line():
               "        sys.stdout.flush()\n"
               "        return '[0.5]'\n"
               "print('without:', Flushing())\n")
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
-    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}
+    notebook = code_notebook(source)
     nbclient.NotebookClient(notebook, timeout=60).execute()
     sent = notebook.cells[0].outputs
     texts = [o["text"] for o in sent]
