@@ -22,6 +22,7 @@ import functools
 import http.server
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -92,6 +93,21 @@ async ({urls, title}) => {
     article.append(chapter);
   }
   document.title = title;
+}
+"""
+
+
+# The book's title page names its edition: the footer's version and commit (``_ext/book_edition.py``),
+# which print does not show, placed at the top of the first page's article. Returns the text.
+EDITION = """
+() => {
+  const footer = document.querySelector(".book-edition");
+  if (!footer) { return null; }
+  const note = document.createElement("p");
+  note.className = "book-edition-print";
+  note.textContent = footer.textContent.trim().replace(/\\s+/g, " ");
+  document.querySelector("article.bd-article").prepend(note);
+  return note.textContent;
 }
 """
 
@@ -175,6 +191,8 @@ def print_book(html: Path, out: Path, chromium: str, title: str) -> list[tuple[s
                 written.append((heading, out / f"{Path(name).name}.pdf"))
                 _print(page, name, written[-1][1])
             _open(page, f"{base}{names[0]}.html")
+            if not page.evaluate(EDITION):
+                raise RuntimeError(f"{names[0]}: no .book-edition in the footer to print")
             page.evaluate(APPEND_PAGES, {"urls": [f"{base}{n}.html" for n in names[1:]], "title": title})
             written.append((title, out / BOOK_PDF))
             _print(page, "the whole book", written[-1][1])
@@ -183,6 +201,15 @@ def print_book(html: Path, out: Path, chromium: str, title: str) -> list[tuple[s
         server.shutdown()
         server.server_close()
     return written
+
+
+def title_page_edition(book: Path) -> str:
+    """The edition line printed on the book's first page ("Version ..., built from ..."), or ""."""
+    from pypdf import PdfReader
+
+    text = " ".join(PdfReader(book).pages[0].extract_text().split())
+    found = re.search(r"Version [^\s,]+, built [^.]+\.", text)
+    return found.group(0) if found else ""
 
 
 def add_bookmarks(book: Path, chapters: list[tuple[str, Path]]) -> None:

@@ -9,5 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
+# cffconvert (tests/test_release.py validates CITATION.cff with it) asks for jsonschema<4, which the
+# book's other packages have outgrown; its validation runs on the pinned 4.x, so it comes without
+# its own pins (its other needs are pinned in requirements.txt).
+.venv/bin/python -m pip install --quiet --no-deps cffconvert==2.0.0
 # Build matplotlib's font cache now: its first-use notice goes to stderr, which fails a strict build.
 .venv/bin/python -c "import matplotlib.pyplot"

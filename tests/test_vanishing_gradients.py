@@ -104,3 +104,45 @@ def test_seed_comparison_of_a_network_with_itself_never_prefers_either():
     same = gs.seed_comparison(LAYER_SIZES, ("tanh", "default"), ("tanh", "default"), x, range(20))
     assert same["raw_first_larger"] == 0.0 and same["normalised_first_larger"] == 0.0
 
+
+
+def test_gain_response_matches_a_direct_computation_on_a_two_layer_network():
+    # Closed form for two tanh layers with zero biases: J v = D2 W2 D1 W1 v with D = diag(tanh').
+    gain, width, seed = 3.0, 8, 5
+    row = gs.gain_response("tanh", [gain], [seed], depth=2, width=width, batch=3,
+                           saturation=1.5).iloc[0]
+    net = DeepMLP(depth=2, width=width, activation="tanh", init="kaiming", gain=gain,
+                  bias_init="zeros", seed=seed, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(3, width, generator=generator, dtype=torch.float64)
+    v = torch.randn(3, width, generator=generator, dtype=torch.float64)
+    w1, w2 = (block.linear.weight.detach() for block in net.blocks)
+    a1 = x @ w1.T
+    a2 = torch.tanh(a1) @ w2.T
+    jv = (1 - torch.tanh(a2) ** 2) * (((1 - torch.tanh(a1) ** 2) * (v @ w1.T)) @ w2.T)
+    expected = math.exp(torch.log(jv.norm(dim=1) / v.norm(dim=1)).mean().item())
+    assert row["sensitivity"] == pytest.approx(expected, rel=1e-12)
+    assert row["output_spread"] == pytest.approx(torch.tanh(a2).std(dim=0).mean().item(), rel=1e-12)
+    counts = [(a.abs() > 1.5).double().mean().item() for a in (a1, a2)]
+    assert row["saturated"] == pytest.approx(np.mean(counts), rel=1e-12)
+
+
+def test_gain_response_of_a_linear_regime_is_the_gain_power():
+    # A ReLU network with zero biases is linear along a ray, so ||J v|| / ||v|| fluctuates around
+    # the gain^depth; at small gain it must fall geometrically with depth.
+    shallow = gs.gain_response("relu", [0.5], [0, 1], depth=2, width=64)["sensitivity"].item()
+    deep = gs.gain_response("relu", [0.5], [0, 1], depth=6, width=64)["sensitivity"].item()
+    assert deep / shallow == pytest.approx(0.5 ** 4, rel=0.3)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"activation": "sigmoidd"}, "activation"),
+    ({"gains": [0.0]}, "gain"),
+    ({"seeds": []}, "seeds"),
+    ({"saturation": -1.0}, "saturation"),
+])
+def test_gain_response_rejects_bad_input(kwargs, message):
+    arguments = {"activation": "sigmoid", "gains": [1.0], "seeds": [0], "depth": 2, "width": 4}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        gs.gain_response(**arguments)

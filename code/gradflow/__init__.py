@@ -45,7 +45,7 @@ _EXPORTS = {
 }
 
 __all__ = [*_EXPORTS]  # noqa: PLE0604 (the keys of _EXPORTS, all strings)
-__version__ = "0.1.0"
+__version__ = "1.0.0"  # the book's version: pyproject.toml, CITATION.cff and each page's footer read it
 
 
 def __getattr__(name: str):

@@ -204,8 +204,10 @@ def _check_beta(beta: float) -> None:
 
 
 def swish(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
-    """Swish(x) = x * sigmoid(beta x) (Ramachandran et al. 2017); beta = 1 is SiLU (Elfwing et
-    al. 2017), beta = 1.702 is GELU's sigmoid approximation (same operations as
+    """Swish(x) = x * sigmoid(beta x) (Ramachandran et al. 2017); beta = 1 is SiLU, named in
+    Hendrycks & Gimpel (2016, section 2: "what we call the Sigmoid Linear Unit"; their section 4
+    finds it worse than GELU but usually better than ReLU and ELU) and proposed independently by
+    Elfwing et al. (2017); beta = 1.702 is GELU's sigmoid approximation (same operations as
     ``gelu(x, "sigmoid")``)."""
     _check_beta(beta)
     _check_tensor(x, "swish")
@@ -353,7 +355,8 @@ def _spec(name, title, label, formula, fn, derivative, np_pair) -> ActivationSpe
 
 #: Every activation, by name. ``gelu`` is the exact erf form, ``gelu_tanh`` the tanh approximation
 #: used by GPT-2 and the seed notebook, ``gelu_sigmoid`` x sigmoid(1.702 x) (Hendrycks & Gimpel
-#: 2016, section 2), ``silu`` x sigmoid(x) (Elfwing et al. 2017).
+#: 2016, section 2), ``silu`` x sigmoid(x) (named by Hendrycks & Gimpel 2016, section 2; also
+#: Elfwing et al. 2017).
 REGISTRY: dict[str, ActivationSpec] = {
     spec.name: spec
     for spec in (

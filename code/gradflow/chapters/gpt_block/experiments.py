@@ -52,7 +52,7 @@ def token_diversity(x: torch.Tensor) -> float:
 
     ``||X - 1 xbar^T||_F / ||X||_F`` over the whole batch, where ``xbar`` is each sequence's mean
     token: the relative distance of the ``(T, d)`` representation from the nearest rank-1 matrix
-    of identical rows (the "residual" of Dong et al. 2021, Eq. 2, measured in the Frobenius norm).
+    of identical rows (the "residual" of Dong et al. 2021, measured in the Frobenius norm).
     0 means every position carries the same vector: the input has been forgotten.
     """
     x = x.detach().double()

@@ -97,7 +97,7 @@ def path_gradient(
     the branches of ``blocks`` (0-based) and the shortcuts of all other blocks.
 
     Summed over all 2^n subsets this is the whole gradient dL/dx (the chain rule through
-    prod_k (I + J_k) expanded, Veit et al. 2016, Eq. 2 unrolled).
+    prod_k (I + J_k) expanded: Veit et al. 2016's unraveled view).
     """
     _check_residual_chain(model)
     n = len(model.blocks)

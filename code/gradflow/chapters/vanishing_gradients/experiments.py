@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ... import checks
-from ...networks.mlp import check_activation, check_init
+from ...networks.mlp import DeepMLP, check_activation, check_init
 from ...networks.stacked import batched_profiles
 from ...probes import block_states, over_seeds, seed_loss
 from ...signal_propagation import mean_backward_factor, predict_layers
@@ -206,6 +206,57 @@ def norm_underflow(
         "float32_norm": [torch.linalg.vector_norm(g).item() for g in grads],
         "float64_norm": [g.double().norm().item() for g in grads],
     }).set_index("layer")
+
+
+def gain_response(
+    activation: str,
+    gains: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    depth: int = 50,
+    width: int = 256,
+    batch: int = 16,
+    saturation: float = 5.0,
+) -> pd.DataFrame:
+    """How much a deep network still responds to its input, and how many units are saturated.
+
+    For each gain and seed, a ``DeepMLP(depth, width, activation, init="kaiming", gain,
+    bias_init="zeros")`` in float64 is fed a standard-normal batch x and a standard-normal
+    direction v per row. Returns one row per gain with ``sensitivity``, the geometric mean over
+    seeds of mean_rows ||J v|| / ||v|| (J = dh_L/dx, the output's response to an infinitesimal
+    input change, by forward-mode differentiation), ``sensitivity_min`` and ``_max`` over seeds;
+    ``output_spread``, the output units' standard deviation across the batch (mean over units
+    and seeds): how different the outputs of different inputs are; and ``saturated``, the share
+    of pre-activations a_l (all layers, rows and seeds) with |a_l| > ``saturation``.
+    """
+    activation = check_activation(activation)
+    gains = [checks.positive_number("gain", g) for g in gains]
+    seeds = checks.seeds(seeds)
+    saturation = checks.positive_number("saturation", saturation)
+    rows = []
+    for gain in gains:
+        logs, spreads, saturated = [], [], []
+        for seed in seeds:
+            net = DeepMLP(depth=depth, width=width, activation=activation, init="kaiming",
+                          gain=gain, bias_init="zeros", seed=seed, dtype=torch.float64)
+            generator = torch.Generator().manual_seed(seed)
+            x = torch.randn(batch, width, generator=generator, dtype=torch.float64)
+            v = torch.randn(batch, width, generator=generator, dtype=torch.float64)
+            with torch.no_grad():
+                y, jv = torch.func.jvp(net, (x,), (v,))
+                logs.append(torch.log(jv.norm(dim=1) / v.norm(dim=1)).mean().item())
+                spreads.append(y.std(dim=0).mean().item())
+                h, counts = x, []
+                for block in net.blocks:
+                    counts.append((block.linear(h).abs() > saturation).double().mean().item())
+                    h = block(h)
+                saturated.append(float(np.mean(counts)))
+        rows.append({"gain": float(gain), "sensitivity": float(np.exp(np.mean(logs))),
+                     "sensitivity_min": float(np.exp(min(logs))),
+                     "sensitivity_max": float(np.exp(max(logs))),
+                     "output_spread": float(np.mean(spreads)),
+                     "saturated": float(np.mean(saturated))})
+    return pd.DataFrame(rows)
 
 
 # --- The explorable figure: the profile for any activation, initialisation, gain and depth ----
