@@ -4,7 +4,7 @@
 after another, and the kernel sends what was written whenever its flush timer fires. On a loaded
 machine (a build executes four chapters on two cores) the flush sometimes lands between two of
 those writes. myst-nb's own merging of a cell's messages then put the values on a line of their
-own, so two clean builds of the same sources could differ (``_ext/reader_notebooks.py``,
+own, so two clean builds of the same sources could differ (``_ext/reader_notebooks/``,
 ``merge_streams_exactly``). This script runs the GPT chapter's attention-only cell (two such
 prints) in many cells of one kernel while ``--busy`` processes keep the cores busy, and reports
 how many cells had a print split in two, and how many pages would differ from the unsplit text

@@ -61,11 +61,18 @@ def copy_repo(destination: Path) -> Path:
 SITE_ASSET_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
 
 
+#: The page GitHub Pages serves for a missing address: its links are absolute paths under the
+#: site's address (``/<repository>/...``), which only work there; tests/test_site_address.py checks
+#: it, the tests that open every page from a folder or a local server leave it out.
+NOT_FOUND_PAGE = "404.html"
+
+
 def site_pages(html_root: Path) -> list[Path]:
-    """Every HTML page of the built site under ``html_root``, sorted."""
+    """Every HTML page of the built site under ``html_root`` but the 404 page, sorted."""
     return sorted(
         p for p in html_root.rglob("*.html")
         if not SITE_ASSET_DIRS.intersection(p.relative_to(html_root).parts)
+        and p.relative_to(html_root).as_posix() != NOT_FOUND_PAGE
     )
 
 
@@ -81,8 +88,14 @@ def code_notebook(*sources: str):
 
 
 def load_local_extension(name: str):
-    """A module of ``_ext/`` (the book's local Sphinx extensions) imported from its file."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "_ext" / f"{name}.py")
+    """A module of ``_ext/`` (the book's local Sphinx extensions) imported from its file, or a
+    package of ``_ext/`` (a folder with ``__init__.py``, such as ``reader_notebooks``)."""
+    package = REPO / "_ext" / name
+    if (package / "__init__.py").is_file():
+        spec = importlib.util.spec_from_file_location(
+            name, package / "__init__.py", submodule_search_locations=[str(package)])
+    else:
+        spec = importlib.util.spec_from_file_location(name, REPO / "_ext" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while it is executed
     spec.loader.exec_module(module)

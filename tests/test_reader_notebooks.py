@@ -1,4 +1,4 @@
-"""Reader notebooks (``_ext/reader_notebooks.py``): the chapters as plain Jupyter notebooks.
+"""Reader notebooks (``_ext/reader_notebooks/``): the chapters as plain Jupyter notebooks.
 
 The conversion is checked on small MyST snippets against hand-written expectations; the built
 notebooks are checked against the chapters' sources and the built pages; and every notebook is

@@ -1,5 +1,5 @@
-"""Two clean builds of the same sources give byte-identical chapter pages, figures and reader
-notebooks (the download, and what the notebooks branch publishes)."""
+"""Two clean builds of the same sources give byte-identical chapter pages, figures, social cards,
+sitemap, 404 page and reader notebooks (the download, and what the notebooks branch publishes)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def first_differences(name, first, second, lines=30):
 def test_two_clean_builds_are_byte_identical(built_book, tmp_path):
     second = build_book(copy_repo(tmp_path / "repo"))
     assert second.returncode == 0, second.log[-4000:]
-    for pattern in ("book/*.html", "_images/*", "_sources/book/*.ipynb"):
+    for pattern in ("book/*.html", "_images/*", "_images/social_previews/*",
+                    "_sources/book/*.ipynb", "sitemap.xml", "404.html"):
         first_files, second_files = files(built_book.html, pattern), files(second.html, pattern)
         assert sorted(first_files) == sorted(second_files), pattern
         differing = [name for name in first_files if first_files[name] != second_files[name]]
@@ -39,3 +40,4 @@ def test_two_clean_builds_are_byte_identical(built_book, tmp_path):
     assert files(built_book.html, "book/*.html"), "no chapter pages compared"
     assert files(built_book.html, "_images/*"), "no figures compared"
     assert files(built_book.html, "_sources/book/*.ipynb"), "no notebooks compared"
+    assert files(built_book.html, "_images/social_previews/*"), "no social cards compared"

@@ -168,7 +168,7 @@ def test_every_page_in_a_real_browser(browser, site):
         source = notebook_source(name)
         if source:
             assert launch, f"{name}: an executable chapter without a launch link"
-        for href in launch:  # Binder opens the chapter's reader notebook (_ext/reader_notebooks.py)
+        for href in launch:  # Binder opens the chapter's reader notebook (_ext/reader_notebooks/)
             if not href.endswith(f"urlpath=lab/tree/{Path(source).with_suffix('.ipynb')}"):
                 found.append(f"launch link {href} does not open {source}'s notebook")
 
