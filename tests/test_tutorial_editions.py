@@ -145,12 +145,16 @@ def test_round_to_float32_ties_to_even():
     [("forward_partial_sums", 0, "forward_partial_sums must be a positive integer"),
      ("backward_partial_sums", 1.5, "backward_partial_sums must be a positive integer"),
      ("sum_lanes", -8, "sum_lanes must be a positive integer"),
-     ("sqrt_ulps", 0.5, "sqrt_ulps must be an integer"),
      ("tanh", "libm", "tanh must be one of")],
 )
 def test_bad_arithmetic_is_rejected(field, value, error):
     with pytest.raises(ValueError, match=error):
         editions.Float32Arithmetic("bad", **{field: value})
+
+
+def test_sqrt_ulps_must_be_an_integer():
+    with pytest.raises(TypeError, match="sqrt_ulps must be an integer"):
+        editions.Float32Arithmetic("bad", sqrt_ulps=0.5)
 
 
 def test_replay_rejects_what_it_cannot_replay():

@@ -164,7 +164,7 @@ class Float32Arithmetic:
         for field in ("forward_partial_sums", "backward_partial_sums", "sum_lanes"):
             positive_int(field, getattr(self, field))
         if not isinstance(self.sqrt_ulps, int) or isinstance(self.sqrt_ulps, bool):
-            raise ValueError(f"sqrt_ulps must be an integer, got {self.sqrt_ulps!r}")
+            raise TypeError(f"sqrt_ulps must be an integer, got {self.sqrt_ulps!r}")
         one_of("tanh", self.tanh, TANHS)
 
     @property
