@@ -7,7 +7,7 @@ history holds two printouts of them:
 - ``557ddfc`` (2024-02-15, "make a new example for shortcut connections"), which introduced the
   experiment; every later commit up to ``a2cd843`` (2024-03-19) kept these outputs.
 - ``3829ccd`` (2024-04-03, "Remove reundant dropout in MLP module (#105)"), which re-ran the whole
-  notebook (execution counts 1, 2, 3, ...; its version cell prints torch 2.2.1, its metadata names a
+  notebook from its first cell (execution counts 1, 2, 3, ...; its version cell prints torch 2.2.1, its metadata names a
   Python 3.11.4 kernel; 557ddfc's names Python 3.10.12 and has no version cell). Seven of the ten
   numbers changed in their last bits. Every later commit up to ``9ab6e89`` (2026-03-07) kept them.
 
