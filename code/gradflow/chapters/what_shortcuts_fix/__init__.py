@@ -22,3 +22,8 @@ __all__ += [
     "jacobian_spectra",
     "moments_summary",
 ]
+
+from .training import KINDS as TRAINING_KINDS  # noqa: E402
+from .training import Training, final_losses, train_plain_and_residual  # noqa: E402
+
+__all__ += ["TRAINING_KINDS", "Training", "final_losses", "train_plain_and_residual"]
