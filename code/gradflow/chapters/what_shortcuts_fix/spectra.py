@@ -94,7 +94,7 @@ def jacobian_spectra(
         sigma_b2, m0 = config.bias_and_input
         x = torch.empty(len(seeds), width)
 
-        def draw_input(s: int, generator: torch.Generator) -> None:
+        def draw_input(s: int, generator: torch.Generator, x: torch.Tensor = x) -> None:
             x[s] = torch.randn(width, generator=generator)
 
         weights, biases = draw_stacked_weights([width] * (depths[-1] + 1), seeds, init, gain,

@@ -18,7 +18,7 @@ from ...networks.stacked import StackedMLP, draw_stacked_weights
 from ..shortcut_connections.training import (
     RegressionTask,
     _Threads,
-    _train,   # the shortcut chapter's full-batch Adam loop, reused rather than rewritten
+    _train,  # the shortcut chapter's full-batch Adam loop, reused rather than rewritten
     make_regression_task,
 )
 from .spectra import TANH_SIGMA_W2
@@ -34,6 +34,18 @@ KINDS = {
     "tanh_gaussian_bn": ("tanh", "gaussian", False, True),
     "tanh_orthogonal_bn": ("tanh", "orthogonal", False, True),
     "residual_bn": ("relu", "gaussian", True, True),
+}
+
+#: How the prose names each kind.
+KIND_LABELS = {
+    "relu": "ReLU with Kaiming's initialisation",
+    "tanh_gaussian": "tanh with Gaussian weights",
+    "tanh_orthogonal": "tanh with orthogonal weights",
+    "residual": "residual ReLU",
+    "relu_bn": "ReLU with BatchNorm",
+    "tanh_gaussian_bn": "tanh with Gaussian weights and BatchNorm",
+    "tanh_orthogonal_bn": "tanh with orthogonal weights and BatchNorm",
+    "residual_bn": "residual ReLU with BatchNorm",
 }
 
 
