@@ -2,6 +2,7 @@
 shattered gradients, Jacobian spectra, training of well-initialised plain and residual networks."""
 
 from . import spectra, training
+from .landscape import Slices, landscape_slices
 from .shattering import KINDS as SHATTERING_KINDS
 from .shattering import ShatteringResult, correlation_summary, shattering, two_values
 from .spectra import CONFIGS as SPECTRUM_CONFIGS
@@ -14,12 +15,14 @@ __all__ = [
     "SPECTRUM_CONFIGS",
     "TRAINING_KINDS",
     "ShatteringResult",
+    "Slices",
     "SpectrumConfig",
     "SpectrumResult",
     "Training",
     "correlation_summary",
     "final_losses",
     "jacobian_spectra",
+    "landscape_slices",
     "moments_summary",
     "shattering",
     "spectra",

@@ -139,3 +139,84 @@ def plot_training(curves: pd.DataFrame) -> Figure:
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7)
     fig.tight_layout(rect=(0, 0.13, 1, 1))
     return fig
+
+
+def explorable_shattering(result, kinds: Sequence[str], *, start: tuple[int, str] = (50, "plain_bn")):
+    """The chapter's explorable figure: dy/dx against x (first seed, divided by its largest
+    |value|) for the depth and network kind the controls choose, with the median lag-1
+    correlation over seeds and Balduzzi et al.'s model rate for that kind written above.
+    ``result`` is a ``ShatteringResult`` whose ``curve_depths`` are evenly spaced. Returns a
+    ``gradflow.explorables.Explorable``."""
+    import altair as alt
+
+    from ...explorables import choice, explorable, matches, readout, rounded, slider, title
+
+    curves = result.curves
+    depths = sorted(set(curves["depth"]))
+    corr = result.correlations.groupby(["kind", "depth"])["correlation"].median()
+    model = {"plain": "plain", "plain_bn": "plain", "residual": "residual",
+             "residual_bn": "residual_bn"}
+    rows = []
+    for kind in kinds:
+        for depth in depths:
+            g = curves[(curves["kind"] == kind) & (curves["depth"] == depth)]["gradient"]
+            g = g.to_numpy() / np.abs(g.to_numpy()).max()
+            rate = (float(balduzzi_correlation(depth, model[kind])) if kind in model
+                    else float("nan"))
+            rows.append({"k": kind, "d": int(depth), "g": rounded(g, 3),
+                         "c": round(float(corr.loc[(kind, depth)]), 3),
+                         "r": -1.0 if np.isnan(rate) else float(f"{rate:.3g}")})
+    n = len(result.grid)
+    x0, x1 = float(result.grid[0]), float(result.grid[-1])
+    controls = [
+        slider("s_depth", "hidden layers L", depths, start[0]),
+        choice("s_kind", "network", {k: SHATTER_STYLES[k]["label"] for k in kinds}, start[1]),
+    ]
+    chosen = alt.Chart(alt.Data(name="shattering")).transform_filter(
+        "datum.k == s_kind && " + matches("d", "s_depth"))
+    long = (chosen.transform_flatten(["g"]).transform_window(i="row_number()")
+            .transform_calculate(x=f"{x0} + ({x1} - {x0}) * (datum.i - 1) / {n - 1}"))
+    line = long.mark_line(color=PALETTE["blue"], strokeWidth=1).encode(
+        x=alt.X("x:Q", title="input x"),
+        y=alt.Y("g:Q", title="dy/dx ÷ its largest |value|", scale=alt.Scale(domain=[-1, 1])))
+    text = readout(chosen, (
+        "'L = ' + datum.d + ': neighbour correlation ' + format(datum.c, '.3f') + "
+        "(datum.r >= 0 ? ';\\nBalduzzi et al.\\'s model ' + format(datum.r, '.3~g') : "
+        "';\\nno model rate for this network')"))
+    chart = alt.layer(line, text).properties(
+        width=480, height=240, title=title("The gradient against the input, one seed"),
+    ).add_params(*controls)
+    return explorable(
+        chart, "shattered-gradients", datasets={"shattering": rows},
+        alt=("A line chart of the gradient dy/dx, divided by its largest absolute value, against "
+             "the input x from -2 to 2, for one seed of the network kind and number of hidden "
+             "layers that two controls choose; the median correlation between neighbouring "
+             "gradients over eight seeds and the rate of Balduzzi et al.'s model are written "
+             "above the chart."),
+    )
+
+
+def plot_landscapes(slices) -> Figure:
+    """Contours of log10 loss on each slice (``landscape_slices``'s), one panel per (kind,
+    depth): rows are kinds, columns depths; the trained network at the centre."""
+    keys = list(slices.surfaces)
+    depths = sorted({d for d, _ in keys})
+    kinds = list(dict.fromkeys(k for _, k in keys))
+    fig = Figure(figsize=(6.4, 3.0 * len(kinds)))
+    axes = fig.subplots(len(kinds), len(depths), squeeze=False, sharex=True, sharey=True)
+    c = slices.coordinates
+    levels = np.arange(-6.0, 4.5, 0.5)
+    for row, kind in zip(axes, kinds):
+        for ax, depth in zip(row, depths):
+            z = np.log10(np.clip(slices.surfaces[depth, kind], 1e-6, 10**4))
+            contour = ax.contour(c, c, z, levels=levels, cmap="viridis", linewidths=0.8)
+            ax.plot([0], [0], marker="+", color=PALETTE["vermillion"], markersize=8)
+            label = TRAIN_STYLES[kind.removesuffix("_bn")][1] + (" + BN" if kind.endswith("_bn")
+                                                                 else "")
+            ax.set_title(f"{label}, {depth} layers", fontsize=9)
+            ax.set_aspect("equal")
+        row[0].set_ylabel("direction 2")
+    for ax in axes[-1]:
+        ax.set_xlabel("direction 1")
+    fig.colorbar(contour, ax=axes, label="log10 training loss", shrink=0.8)
+    return fig

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -52,10 +52,13 @@ KIND_LABELS = {
 @dataclass(frozen=True)
 class Training:
     """``curves``: one row per (depth, kind, seed, step) with the training loss before that
-    step's update (the last step: after the final update); ``seconds``: wall-clock time."""
+    step's update (the last step: after the final update); ``seconds``: wall-clock time;
+    ``models``: the trained models, {(depth, kind, seed): (model, member index)}; ``task``."""
 
     curves: pd.DataFrame
     seconds: float
+    models: dict = field(repr=False)
+    task: RegressionTask = field(repr=False)
 
 
 def _model(widths: list[int], kinds: list[str], seeds: list[int], activation: str,
@@ -106,7 +109,7 @@ def train_plain_and_residual(
     steps = checks.positive_int("steps", steps)
     task = make_regression_task() if task is None else task
     start = time.perf_counter()
-    curves = []
+    curves, models = [], {}
     with _Threads(checks.positive_int("threads", threads)):
         for depth in depths:
             widths = [task.x.shape[1]] + [width] * (depth - 1) + [task.y.shape[1]]
@@ -117,6 +120,7 @@ def train_plain_and_residual(
                 model = _model(widths, group, seeds, activation, batch_norm)
                 history, _ = _train(model, task, steps, lr)
                 for m, (kind, seed) in enumerate((k, s) for k in group for s in seeds):
+                    models[depth, kind, seed] = (model, m)
                     curves.append(pd.DataFrame({"depth": depth, "kind": kind, "seed": seed,
                                                 "step": np.arange(steps + 1),
                                                 "loss": history[:, m]}))
@@ -124,7 +128,7 @@ def train_plain_and_residual(
     frame = pd.concat(curves, ignore_index=True).sort_values(
         ["depth", "kind", "seed", "step"], key=lambda c: c.map(order) if c.name == "kind" else c,
         kind="stable").reset_index(drop=True)
-    return Training(frame, time.perf_counter() - start)
+    return Training(frame, time.perf_counter() - start, models, task)
 
 
 def final_losses(curves: pd.DataFrame) -> pd.DataFrame:
