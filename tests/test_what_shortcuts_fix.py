@@ -87,3 +87,28 @@ def test_training_returns_every_kind_and_depth():
     assert np.isfinite(result.curves["loss"]).all()
     with pytest.raises(ValueError, match="depths must be at least 3"):
         fix.train_plain_and_residual(depths=[2], steps=1, task=task)
+
+
+def test_landscape_centre_is_the_trained_networks_final_loss():
+    task = fix.training.make_regression_task(n_samples=12, dim=3, seed=2)
+    trained = fix.train_plain_and_residual(depths=[4], kinds=["relu_bn", "residual"],
+                                           seeds=[1], width=5, steps=4, task=task)
+    slices = fix.landscape_slices(trained, kinds=("relu_bn", "residual"), depths=(4,), seed=1,
+                                  points=5)
+    final = fix.final_losses(trained.curves)["median"]
+    for kind in ("relu_bn", "residual"):
+        assert slices.summary.loc[(4, kind), "centre"] == pytest.approx(final.loc[(4, kind)],
+                                                                         rel=1e-5)
+
+
+def test_explorable_readouts_are_the_median_correlations():
+    from gradflow.chapters.what_shortcuts_fix import figures
+
+    result = fix.shattering(kinds=["plain", "residual_bn"], depths=[1, 3, 5], seeds=[0, 1, 2],
+                            width=8, n_points=20, curve_depths=[1, 3, 5])
+    figure = figures.explorable_shattering(result, ["plain", "residual_bn"], start=(3, "plain"))
+    rows = figure.spec["datasets"]["shattering"]
+    medians = result.correlations.groupby(["kind", "depth"])["correlation"].median()
+    for row in rows:
+        assert row["c"] == pytest.approx(medians.loc[(row["k"], row["d"])], abs=5e-4)
+        assert len(row["g"]) == 20 and max(abs(v) for v in row["g"]) == pytest.approx(1.0)
