@@ -10,10 +10,9 @@ Three measurements of a network at initialisation, beyond the size of its gradie
   normalised variance Var(lambda)/E[lambda]^2 of lambda = s^2 adds over the layers of a product
   (for free a, b: Var(ab)/E[ab]^2 = Var(a)/E[a]^2 + Var(b)/E[b]^2), and one layer D W W^T D
   contributes mu_2/mu_1^2 - 1 (the slopes, mu_k = E[phi'(a)^(2k)]) plus the normalised variance
-  of W W^T: 1 for Gaussian weights (Marchenko-Pastur), 0 for orthogonal ones. So (their
-  ``sigma^2_JJ^T = L (mu_2/mu_1^2 - 1 - s_1)`` at a fixed point, with s_1 = -1 Gaussian, 0
-  orthogonal) ``predicted_spectrum`` sums mu_2/mu_1^2 - 1 + v_W along the mean-field trajectory
-  q_l of ``gradflow.signal_propagation``. Dynamical isometry (Saxe et al. 2014; Pennington et
+  of W W^T: 1 for Gaussian weights (Marchenko-Pastur), 0 for orthogonal ones (at a fixed point
+  q*, L (mu_2/mu_1^2 - 1 + v_W) after L layers). ``predicted_spectrum`` sums
+  mu_2/mu_1^2 - 1 + v_W along the mean-field trajectory q_l of ``gradflow.signal_propagation``. Dynamical isometry (Saxe et al. 2014; Pennington et
   al. 2017) is a spectrum concentrated around 1: the sum stays near 0.
 - **Shattered gradients** (Balduzzi et al. 2017, arXiv 1702.08591). For a network with one input
   and one output, ``input_gradients`` gives dy/dx at every point of a grid, and
