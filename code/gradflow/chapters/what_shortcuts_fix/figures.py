@@ -131,7 +131,7 @@ def plot_training(curves: pd.DataFrame) -> Figure:
             ax.plot(stats.median().index, stats.median(), color=colour,
                     linestyle="--" if bn else "-", label=label + (" + BN" if bn else ""))
         ax.set_yscale("log")
-        ax.set_ylim(1e-11, 1e3)
+        ax.set_ylim(1e-7, 1e3)
         ax.set_xlabel("training step")
         ax.set_title(f"{depth} layers", fontsize=10)
     axes[0].set_ylabel("training loss (MSE, log scale)")
