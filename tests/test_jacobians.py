@@ -204,6 +204,18 @@ def test_folded_batch_norm_reproduces_the_batch_norm_forward_pass():
     assert torch.allclose(mine, ref, atol=1e-10)
 
 
+def test_folding_every_layer_reproduces_batch_norm_before_a_readout():
+    weights, biases = _stack([1, 5, 5, 5, 1], [2], bias=0.1)
+    x = torch.linspace(-1, 1, 9, dtype=torch.float64).reshape(1, -1, 1)
+    bn = stacked_forward(x, weights, biases, 1.0, activation="relu", batch_norm=True,
+                         final_activation=False)
+    fw, fb = jacobians.fold_batch_norm(x, weights[:-1], biases[:-1], 1.0, activation="relu",
+                                       normalise_last=True)
+    hidden = stacked_forward(x, fw, fb, 1.0, activation="relu", final_activation=True)
+    readout = hidden @ weights[-1].transpose(1, 2) + biases[-1].unsqueeze(1)
+    assert torch.allclose(bn, readout, atol=1e-10)
+
+
 def test_input_gradients_match_finite_differences():
     weights, biases = _stack([1, 8, 8, 1], [2, 5], bias=0.5)
     grid = torch.linspace(-1.5, 1.5, 31, dtype=torch.float64)

@@ -40,11 +40,33 @@ def test_bias_free_network_gradient_is_two_valued_at_every_depth():
     assert np.allclose(corr, corr.iloc[0])
 
 
-def test_batch_norm_kinds_give_finite_correlations():
-    a = fix.shattering(kinds=["plain_bn", "residual_bn"], depths=[4], seeds=[3], width=10,
-                       n_points=25, curve_depths=[4])
-    assert np.isfinite(a.correlations["correlation"]).all()
-    assert set(a.correlations["kind"]) == {"plain_bn", "residual_bn"}
+def test_batch_norm_gradient_is_pytorch_batch_norm_in_eval_mode_with_the_grids_statistics():
+    # Reference: a layer loop with torch's batch_norm in evaluation mode whose running statistics
+    # are the grid's (biased variance, as training-mode BatchNorm normalises with), then autograd.
+    result = fix.shattering(kinds=["plain_bn", "residual_bn"], depths=[3], seeds=[6], width=7,
+                            n_points=15, bias_std=0.2, curve_depths=[3])
+    generator = torch.Generator().manual_seed(6)
+    net = DeepMLP([1, 7, 7, 7], activation="relu", init="kaiming", bias_init=0.2,
+                  seed=generator).double()
+    readout = (torch.randn(3, 7, generator=generator) / math.sqrt(7)).double()[2]
+    grid = torch.tensor(result.grid).reshape(-1, 1)
+    for kind, shortcut in (("plain_bn", False), ("residual_bn", True)):
+        with torch.no_grad():   # the statistics of each layer on the grid
+            h, stats = grid, []
+            for block in net.blocks:
+                a = block.linear(h)
+                stats.append((a.mean(0), a.var(0, unbiased=False)))
+                out = torch.relu(torch.nn.functional.batch_norm(a, *stats[-1], training=False))
+                h = out + h if shortcut and h.shape == out.shape else out
+        x = grid.clone().requires_grad_(True)
+        h = x
+        for block, (mean, var) in zip(net.blocks, stats):
+            out = torch.relu(torch.nn.functional.batch_norm(block.linear(h), mean, var,
+                                                            training=False))
+            h = out + h if shortcut and h.shape == out.shape else out
+        (h @ readout).sum().backward()
+        curve = result.curves[result.curves["kind"] == kind]["gradient"]
+        assert np.allclose(curve, x.grad[:, 0].numpy(), atol=1e-9)
 
 
 def test_shattering_rejects_unknown_kinds():
