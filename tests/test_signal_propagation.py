@@ -133,7 +133,7 @@ def test_unknown_names_and_bad_variances_raise():
     with pytest.raises(ValueError, match="unknown activation 'elu'"):
         sp.backward_factor("elu", 1.0, 1.0)
     with pytest.raises(ValueError, match="unknown initialisation"):
-        sp.predict_layers("relu", "orthogonal", depth=2, width=4)
+        sp.predict_layers("relu", "lecun", depth=2, width=4)
     with pytest.raises(ValueError, match="q must be a finite variance"):
         sp.gaussian_expectation(np.square, -1.0)
 

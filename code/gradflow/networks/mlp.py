@@ -24,12 +24,19 @@ deviation of the published scheme, so ``gain=1`` is the scheme as published):
   Var(W) = 2/(fan_in + fan_out) (Glorot & Bengio 2010, Eq. 16, "normalized initialization").
 - ``"kaiming"`` (alias ``"he"``): W ~ N(0, 2/fan_in) (He et al. 2015, "Delving deep into
   rectifiers", Eq. 10).
+- ``"orthogonal"``: W a random orthogonal matrix (Haar-distributed, ``nn.init.orthogonal_``;
+  Saxe, McClelland & Ganguli 2014), so every singular value of W is 1 and Var(W) = 1/fan_in.
+  Square layers only: a non-square layer raises a ValueError that names the alternative.
+- ``"semi_orthogonal"``: orthonormal rows (fan_out <= fan_in) or columns (fan_out > fan_in),
+  the latter scaled by sqrt(fan_out / fan_in), so that Var(W) = 1/fan_in for every shape and a
+  square layer gets exactly the orthogonal draw. Choosing it is how a caller says how a
+  non-square layer should be made orthogonal.
 
 In mean-field notation sigma_w^2 = fan_in * Var(W): 1/3 for the default, 1 for Xavier on a square
-layer, 2 for Kaiming (times gain^2). Biases: ``"default"`` is PyTorch's U(-1/sqrt(fan_in),
-1/sqrt(fan_in)) (variance 1/(3 fan_in)), ``"zeros"``, or a float: the standard deviation of a
-normal draw. Unless given, biases follow the weights: PyTorch's default for ``init="default"``,
-zeros for Xavier and Kaiming.
+layer, 2 for Kaiming, 1 for (semi-)orthogonal (times gain^2). Biases: ``"default"`` is PyTorch's
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (variance 1/(3 fan_in)), ``"zeros"``, or a float: the standard
+deviation of a normal draw. Unless given, biases follow the weights: PyTorch's default for
+``init="default"``, zeros for the others.
 
 Extending (for instance for a chapter on residual connections): ``shortcut_scale`` is the lambda of
 He et al. (2016, "Identity mappings", section 3, Eq. 6: h(x_l) = lambda_l x_l; their experiments
@@ -61,7 +68,8 @@ from ..checks import widths as check_widths
 ACTIVATION_NAMES = act.NAMES
 
 #: Initialisation schemes and their aliases.
-INIT_NAMES = ("default", "xavier", "kaiming")
+INIT_NAMES = ("default", "xavier", "kaiming", "orthogonal", "semi_orthogonal")
+ORTHOGONAL_INITS = ("orthogonal", "semi_orthogonal")
 INIT_ALIASES = {"pytorch": "default", "glorot": "xavier", "he": "kaiming"}
 BIAS_NAMES = ("default", "zeros")
 
@@ -112,9 +120,23 @@ def weight_variance(init: str, fan_in: int, fan_out: int, gain: float = 1.0) -> 
         base = 1.0 / (3.0 * fan_in)
     elif init == "xavier":
         base = 2.0 / (fan_in + fan_out)
+    elif init in ORTHOGONAL_INITS:
+        check_orthogonal_shape(init, fan_in, fan_out)
+        base = 1.0 / fan_in
     else:
         base = 2.0 / fan_in
     return gain**2 * base
+
+
+def check_orthogonal_shape(init: str, fan_in: int, fan_out: int) -> None:
+    """Raise a ValueError if ``init="orthogonal"`` is asked for a non-square layer: a non-square
+    matrix cannot be orthogonal, and which semi-orthogonal matrix to use is the caller's choice."""
+    if init == "orthogonal" and fan_in != fan_out:
+        raise ValueError(
+            f"init='orthogonal' needs a square layer, got fan_in={fan_in}, fan_out={fan_out}; "
+            "pass init='semi_orthogonal' for orthonormal rows or columns (scaled so that "
+            "Var(W) = 1/fan_in)"
+        )
 
 
 def bias_variance(bias_init: str | float | None, init: str, fan_in: int) -> float:
@@ -157,11 +179,16 @@ def initialise_linear_(
     weights ``nn.Linear`` draws after ``torch.manual_seed(s)``.
     """
     init, gain = check_init(init), _check_gain(gain)
-    fan_in = weight.shape[1]
+    fan_out, fan_in = weight.shape
     if init == "default":
         nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
     elif init == "xavier":
         nn.init.xavier_uniform_(weight, generator=generator)
+    elif init in ORTHOGONAL_INITS:
+        check_orthogonal_shape(init, fan_in, fan_out)
+        nn.init.orthogonal_(weight, generator=generator)
+        if fan_out > fan_in:   # orthonormal columns: rescale so that Var(W) = 1/fan_in
+            weight.mul_(math.sqrt(fan_out / fan_in))
     else:
         nn.init.kaiming_normal_(weight, nonlinearity="relu", generator=generator)
     if gain != 1.0:
@@ -294,7 +321,8 @@ class DeepMLP(nn.Module):
         widths: layer widths, input first (``[3, 3, 3, 3, 3, 1]`` is the seed's network); or
         depth, width: ``depth`` layers of ``width -> width``.
         activation: one of ``ACTIVATION_NAMES``.
-        init: ``"default"`` (PyTorch's), ``"xavier"``/``"glorot"`` or ``"kaiming"``/``"he"``.
+        init: ``"default"`` (PyTorch's), ``"xavier"``/``"glorot"``, ``"kaiming"``/``"he"``,
+            ``"orthogonal"`` (square layers only) or ``"semi_orthogonal"``.
         gain: multiplies the weights' standard deviation.
         bias_init: ``"default"``, ``"zeros"`` or a normal standard deviation (None: see above).
         shortcut: add each layer's input to its output (identity shortcut) where widths agree.
