@@ -1,5 +1,5 @@
 """Well-initialised plain networks against residual ones, trained (He et al. 2016, Fig. 1 in
-miniature), on the shortcut chapter's regression task and with its training loop. Part of the
+miniature), on the shortcut chapter's regression task and with its training loop (``gradflow.training``). Part of the
 chapter "What shortcuts fix when gradients do not vanish" (``book/what_shortcuts_fix.md``)."""
 
 from __future__ import annotations
@@ -15,12 +15,7 @@ import torch
 
 from ... import checks
 from ...networks.stacked import StackedMLP, draw_stacked_weights
-from ..shortcut_connections.training import (
-    RegressionTask,
-    _Threads,
-    _train,  # the shortcut chapter's full-batch Adam loop, reused rather than rewritten
-    make_regression_task,
-)
+from ...training import RegressionTask, make_regression_task, torch_threads, train_full_batch
 from .spectra import TANH_SIGMA_W2
 
 #: kind: (activation, weights, shortcut, BatchNorm). ReLU with Kaiming's init; tanh with
@@ -110,7 +105,7 @@ def train_plain_and_residual(
     task = make_regression_task() if task is None else task
     start = time.perf_counter()
     curves, models = [], {}
-    with _Threads(checks.positive_int("threads", threads)):
+    with torch_threads(checks.positive_int("threads", threads)):
         for depth in depths:
             widths = [task.x.shape[1]] + [width] * (depth - 1) + [task.y.shape[1]]
             groups: dict[tuple[str, bool], list[str]] = {}
@@ -118,7 +113,7 @@ def train_plain_and_residual(
                 groups.setdefault((KINDS[kind][0], KINDS[kind][3]), []).append(kind)
             for (activation, batch_norm), group in groups.items():
                 model = _model(widths, group, seeds, activation, batch_norm)
-                history, _ = _train(model, task, steps, lr)
+                history, _ = train_full_batch(model, task, steps, lr)
                 for m, (kind, seed) in enumerate((k, s) for k in group for s in seeds):
                     models[depth, kind, seed] = (model, m)
                     curves.append(pd.DataFrame({"depth": depth, "kind": kind, "seed": seed,
