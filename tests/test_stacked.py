@@ -112,3 +112,62 @@ def test_stacked_batch_norm_is_torch_batch_norm_in_training_mode():
                 a = nn.functional.gelu(a, approximate="tanh")
             h = h + a if (shortcut and w.shape[1] == w.shape[2]) else a
         torch.testing.assert_close(out[m], h, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_stacked_preactivation_blocks_are_full_preactivation_resnet_blocks(batch_norm):
+    widths = [4, 6, 6, 6, 2]
+    stack = stacked.StackedMLP(widths, seeds=[3, 8], shortcut=[True, False], init="kaiming",
+                               activation="relu", batch_norm=batch_norm, preactivation=True)
+    x = torch.randn(11, 4, dtype=torch.float32)
+    out = stack(x)
+    for m, shortcut in enumerate([True, False]):
+        h = x @ stack.weights[0][m].T + stack.biases[0][m]   # the stem reads x as it is
+        for w, b in zip(list(stack.weights)[1:], list(stack.biases)[1:]):
+            r = h
+            if batch_norm:
+                r = nn.functional.batch_norm(r, None, None, training=True, eps=1e-5)
+            a = torch.relu(r) @ w[m].T + b[m]
+            h = h + a if (shortcut and w.shape[1] == w.shape[2]) else a
+        torch.testing.assert_close(out[m], h, rtol=1e-5, atol=1e-5)
+
+
+def test_branch_alpha_at_zero_makes_every_block_the_identity_and_is_learnable():
+    widths = [5, 7, 7, 7, 1]
+    stack = stacked.StackedMLP(widths, seeds=[0, 4], shortcut=[True, True], init="kaiming",
+                               activation="relu", preactivation=True, branch_alpha=0.0)
+    x = torch.randn(6, 5)
+    out = stack(x)
+    for m in range(2):   # identity blocks: the readout sees the stem's output
+        stem = x @ stack.weights[0][m].T + stack.biases[0][m]
+        expected = torch.relu(stem) @ stack.weights[-1][m].T + stack.biases[-1][m]
+        torch.testing.assert_close(out[m], expected)
+    out.pow(2).sum().backward()
+    grads = stack.alphas.grad
+    assert grads.shape == (4, 2)
+    assert (grads[1:3] != 0).all()          # the residual layers' alphas get a gradient
+    assert (grads[[0, 3]] == 0).all()       # the stem's and readout's rows are unused
+
+
+def test_branch_alpha_scales_the_branch_as_a_fixed_scale_would():
+    widths = [6, 6, 6]
+    stack = stacked.StackedMLP(widths, seeds=[2], shortcut=[True], activation="tanh",
+                               branch_alpha=0.3)
+    x = torch.randn(4, 6)
+    h = x
+    for i, (w, b) in enumerate(zip(stack.weights, stack.biases)):
+        a = h @ w[0].T + b[0]
+        h = h + 0.3 * (torch.tanh(a) if i == 0 else a)   # no activation after the last layer
+    torch.testing.assert_close(stack(x)[0], h)
+
+
+def test_preactivation_rejects_a_final_activation_and_is_not_a_deep_mlp():
+    with pytest.raises(ValueError, match="pass final_activation=False"):
+        stacked.StackedMLP([3, 3, 1], seeds=[0], shortcut=[True], preactivation=True,
+                           final_activation=True)
+    with pytest.raises(ValueError, match="branch_scale needs one tensor per layer"):
+        stacked.stacked_forward(torch.zeros(1, 2, 3), [torch.zeros(1, 3, 3)],
+                                [torch.zeros(1, 3)], 1.0, branch_scale=[])
+    stack = stacked.StackedMLP([3, 3, 1], seeds=[0], shortcut=[True], branch_alpha=0.0)
+    with pytest.raises(ValueError, match="DeepMLP does not have"):
+        stack.member(0)

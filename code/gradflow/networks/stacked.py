@@ -87,6 +87,8 @@ def stacked_forward(
     shortcut_scale: float = 1.0,
     batch_norm: bool = False,
     eps: float = 1e-5,
+    preactivation: bool = False,
+    branch_scale: Sequence[torch.Tensor] | None = None,
     return_states: bool = False,
     return_preacts: bool = False,
 ) -> torch.Tensor | list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -99,12 +101,26 @@ def stacked_forward(
     ``shortcut[m]`` is 1: the seed's rule, with ``shortcut`` a float tensor of shape ``(M,)`` (or
     one number for every member).
 
+    With ``preactivation`` the layers are "full pre-activation" blocks (He et al. 2016, "Identity
+    mappings", Fig. 4e): layer l > 1 computes a = W_l phi(N(h)) + b_l, with N batch
+    normalisation over the B rows if ``batch_norm`` (else the identity), and the first layer reads
+    its input as it is (a = W_1 x + b_1, the stem); there is no activation after the sum, so
+    ``final_activation`` must be False. ``branch_scale`` (one tensor of shape ``(M,)`` per layer,
+    e.g. learnable and started at 0 for SkipInit, De & Smith 2020, or ReZero, Bachlechner et al.
+    2020) multiplies the branch of every layer whose width is unchanged: h' = gate h + alpha a.
+
     With ``return_states`` the list [x, h_1, ..., h_L] is returned instead (each a tensor of shape
     ``(M, B, width)`` in the autograd graph, so ``torch.autograd.grad`` can differentiate with
     respect to it); with ``return_preacts`` too, ``(states, [a_1, ..., a_L])``.
     """
     check_activation(activation)
     fn = fast_fn(activation)
+    if preactivation and final_activation:
+        raise ValueError("preactivation blocks have no activation after the sum: pass "
+                         "final_activation=False")
+    if branch_scale is not None and len(branch_scale) != len(weights):
+        raise ValueError(f"branch_scale needs one tensor per layer ({len(weights)}), got "
+                         f"{len(branch_scale)}")
     gate = torch.as_tensor(shortcut, dtype=x.dtype).reshape(-1, 1, 1)
     # Internally the layout is (M, features, B): a = W h + b is then one baddbmm without
     # transposes, and BatchNorm (each feature normalised over the B rows, per member) is
@@ -113,13 +129,20 @@ def stacked_forward(
     states, preacts = [x], []
     n_layers = len(weights)
     for i, (w, b) in enumerate(zip(weights, biases)):
-        a = torch.baddbmm(b.unsqueeze(2), w, h)
-        last = i == n_layers - 1
-        if batch_norm and not last:
-            a = nn.functional.instance_norm(a, eps=eps)
+        if preactivation:
+            read = h if i == 0 else fn(nn.functional.instance_norm(h, eps=eps) if batch_norm else h)
+            out = a = torch.baddbmm(b.unsqueeze(2), w, read)
+        else:
+            a = torch.baddbmm(b.unsqueeze(2), w, h)
+            last = i == n_layers - 1
+            if batch_norm and not last:
+                a = nn.functional.instance_norm(a, eps=eps)
         if return_preacts:
             preacts.append(a.transpose(1, 2))
-        out = fn(a) if (final_activation or not last) else a
+        if not preactivation:
+            out = fn(a) if (final_activation or not last) else a
+        if branch_scale is not None and w.shape[1] == w.shape[2]:
+            out = branch_scale[i].reshape(-1, 1, 1) * out
         if w.shape[1] == w.shape[2]:
             skip = gate * h if shortcut_scale == 1.0 else (shortcut_scale * gate) * h
             h = skip + out
@@ -140,6 +163,13 @@ class StackedMLP(nn.Module):
     (``stacked_forward``), as the plain and residual networks of He et al. (2016, "Deep residual
     learning") do.
 
+    ``preactivation`` builds full pre-activation blocks instead (``stacked_forward``): with
+    ``batch_norm`` too, each block is h + W phi(BN(h)) + b, BatchNorm inside the residual branch
+    (De & Smith 2020). ``branch_alpha`` (a float, or None for none) gives every layer whose width
+    is unchanged a learnable branch scalar per member, started at that value (0: SkipInit, De &
+    Smith 2020; ReZero, Bachlechner et al. 2020); ``alphas`` holds them, one row per layer (the
+    rows of layers that change the width are unused).
+
     The members do not interact: the loss is the sum of the members' losses, and Adam's update
     is elementwise, so each member trains exactly as it would alone.
     """
@@ -154,6 +184,8 @@ class StackedMLP(nn.Module):
         activation: str = "gelu_tanh",
         init: str = "default",
         final_activation: bool = False,
+        preactivation: bool = False,
+        branch_alpha: float | None = None,
     ):
         super().__init__()
         self.widths = checks.widths(widths)
@@ -167,6 +199,10 @@ class StackedMLP(nn.Module):
         self.init = check_init(init)
         self.final_activation = bool(final_activation)
         self.batch_norm = bool(batch_norm)
+        self.preactivation = bool(preactivation)
+        if self.preactivation and self.final_activation:
+            raise ValueError("preactivation blocks have no activation after the sum: pass "
+                             "final_activation=False")
         self.seeds = seeds
         unique = sorted(set(seeds))
         weights, biases = draw_stacked_weights(self.widths, unique, init)
@@ -174,6 +210,8 @@ class StackedMLP(nn.Module):
         self.weights = nn.ParameterList([nn.Parameter(w[index].clone()) for w in weights])
         self.biases = nn.ParameterList([nn.Parameter(b[index].clone()) for b in biases])
         self.register_buffer("shortcut", torch.tensor([float(bool(s)) for s in shortcut]))
+        self.alphas = None if branch_alpha is None else nn.Parameter(
+            torch.full((len(weights), len(seeds)), float(branch_alpha)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` of shape ``(B, in)`` (shared by all members) or ``(M, B, in)``."""
@@ -181,12 +219,16 @@ class StackedMLP(nn.Module):
             x = x.expand(len(self.seeds), *x.shape)
         return stacked_forward(x, list(self.weights), list(self.biases), self.shortcut,
                                activation=self.activation, final_activation=self.final_activation,
-                               batch_norm=self.batch_norm)
+                               batch_norm=self.batch_norm, preactivation=self.preactivation,
+                               branch_scale=None if self.alphas is None else list(self.alphas))
 
     def member(self, m: int) -> DeepMLP:
         """Member ``m`` as a stand-alone ``DeepMLP`` with its current weights (no BatchNorm)."""
         if self.batch_norm:
             raise ValueError("this stack uses BatchNorm, which DeepMLP does not have")
+        if self.preactivation or self.alphas is not None:
+            raise ValueError("this stack uses pre-activation blocks or branch scalars, which "
+                             "DeepMLP does not have")
         model = DeepMLP(self.widths, activation=self.activation, init=self.init,
                         shortcut=bool(self.shortcut[m]), final_activation=self.final_activation,
                         seed=self.seeds[m])
