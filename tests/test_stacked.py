@@ -171,3 +171,16 @@ def test_preactivation_rejects_a_final_activation_and_is_not_a_deep_mlp():
     stack = stacked.StackedMLP([3, 3, 1], seeds=[0], shortcut=[True], branch_alpha=0.0)
     with pytest.raises(ValueError, match="DeepMLP does not have"):
         stack.member(0)
+
+
+def test_identity_activation_makes_a_linear_batch_norm_network():
+    weights, biases = stacked.draw_stacked_weights([5, 5, 5, 5], seeds=[1], init="kaiming")
+    x = torch.randn(1, 10, 5)
+    out = stacked.stacked_forward(x, weights, biases, 0.0, activation="identity",
+                                  batch_norm=True)
+    h = x[0]
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        h = h @ w[0].T + b[0]
+        if i < 2:
+            h = nn.functional.batch_norm(h, None, None, training=True, eps=1e-5)
+    torch.testing.assert_close(out[0], h)

@@ -22,7 +22,7 @@ from torch import nn
 
 from .. import checks
 from ..activations import check_activation, fast_fn
-from .mlp import DeepMLP, check_init, initialise_linear_, make_generator
+from .mlp import DeepMLP, _identity, check_init, initialise_linear_, make_generator
 
 LOSSES = ("readout", "mse")
 
@@ -94,7 +94,8 @@ def stacked_forward(
 ) -> torch.Tensor | list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Forward pass of M independent MLPs: ``x`` of shape ``(M, B, in)`` to ``(M, B, out)``.
 
-    Layer l of member m computes a = W_l[m] h + b_l[m]; with ``batch_norm``, a is then
+    Layer l of member m computes a = W_l[m] h + b_l[m] (``activation="identity"``: phi(a) = a, a
+    linear network); with ``batch_norm``, a is then
     batch-normalised over the B rows (training-mode BatchNorm without affine parameters, Ioffe &
     Szegedy 2015) in every layer but the last. Then h' = phi(a) (the last layer skips phi unless
     ``final_activation``), and h' += shortcut_scale * h where the width is unchanged and
@@ -113,8 +114,11 @@ def stacked_forward(
     ``(M, B, width)`` in the autograd graph, so ``torch.autograd.grad`` can differentiate with
     respect to it); with ``return_preacts`` too, ``(states, [a_1, ..., a_L])``.
     """
-    check_activation(activation)
-    fn = fast_fn(activation)
+    if activation == "identity":   # a linear network, as ``mlp.Activation("identity")``
+        fn = _identity
+    else:
+        check_activation(activation)
+        fn = fast_fn(activation)
     if preactivation and final_activation:
         raise ValueError("preactivation blocks have no activation after the sum: pass "
                          "final_activation=False")
