@@ -194,3 +194,159 @@ def test_stream_variance_laws_match_residual_networks_the_chapter_does_not_build
 def test_bad_input_gets_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_rms_layer_norm_gap_is_the_distance_it_claims():
+    g = torch.Generator().manual_seed(11)
+    for m in (0.0, 0.05, 0.7, 3.0):
+        z = torch.randn(400, dtype=torch.float64, generator=g)
+        z = (z - z.mean()) / z.var(unbiased=False).sqrt()   # mean 0, std 1 exactly
+        x = 2.5 * (z + m)                                    # mean / std = m
+        ln = nn.functional.layer_norm(x, (400,), eps=0.0)
+        rms = nn.functional.rms_norm(x, (400,), eps=0.0)
+        measured = ((rms - ln).norm() / ln.norm()).item()
+        assert norm.rms_layer_norm_gap(m) == pytest.approx(measured, abs=1e-12)
+
+
+# --- The chapter's experiments (gradflow.chapters.normalisation), on configurations it does not use
+
+
+from gradflow.chapters import normalisation as chapter
+from gradflow.chapters.normalisation import explorer
+
+
+def test_pytorch_agreement_on_another_shape_is_rounding():
+    table = chapter.pytorch_agreement(batch=5, features=7, seed=3).set_index("dtype")
+    numbers = ["output", "input gradient", "parameter gradients"]
+    assert table.loc["float32", numbers].to_numpy().max() < 1e-5
+    assert table.loc["float64", numbers].to_numpy().max() < 1e-13
+    assert len(table) == 6
+
+
+def test_explorer_pre_batch_norm_block_is_the_stacked_preactivation_block():
+    weights, biases = stacked.draw_stacked_weights([12] * 5, [4], init="kaiming",
+                                                   dtype=torch.float64)
+    x = torch.randn(9, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    ours = explorer.residual_states(x, [w[0] for w in weights[1:]], "batch", "pre")[-1]
+    # stacked: the stem is a residual layer too (widths agree); a branch scale of 0 makes h_1 = x
+    scales = [torch.zeros(1, dtype=torch.float64)] + [torch.ones(1, dtype=torch.float64)] * 3
+    theirs = stacked.stacked_forward(x.unsqueeze(0), weights, biases, 1.0, activation="relu",
+                                     batch_norm=True, preactivation=True, final_activation=False,
+                                     branch_scale=scales)[0]
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("normaliser, torch_norm", [
+    ("layer", lambda h: nn.functional.layer_norm(h, h.shape[-1:])),
+    ("rms", lambda h: nn.functional.rms_norm(h, h.shape[-1:], eps=1e-5)),
+    ("batch", lambda h: nn.functional.batch_norm(h, None, None, training=True)),
+])
+def test_explorer_post_and_branch_placements_use_the_normaliser_where_they_say(normaliser,
+                                                                                torch_norm):
+    g = torch.Generator().manual_seed(5)
+    ws = [torch.randn(6, 6, dtype=torch.float64, generator=g) for _ in range(3)]
+    x = torch.randn(7, 6, dtype=torch.float64, generator=g)
+    post, branch = x, x
+    for w in ws:
+        post = torch_norm(post + torch.relu(post) @ w.T)
+        branch = branch + torch_norm(torch.relu(branch) @ w.T)
+    torch.testing.assert_close(explorer.residual_states(x, ws, normaliser, "post")[-1], post)
+    torch.testing.assert_close(explorer.residual_states(x, ws, normaliser, "branch")[-1], branch)
+
+
+def test_squared_gradient_norms_are_autograd_through_torch_batch_norm_modules():
+    depth, width, batch, seed = 4, 6, 5, 8
+    got = chapter.squared_gradient_norms("tanh", depth=depth, width=width, batch=batch,
+                                         seeds=[seed])[0]
+    generator = torch.Generator().manual_seed(seed)
+    layers = []
+    for _ in range(depth + 1):   # the measured layers and one unread readout layer
+        linear = nn.Linear(width, width, dtype=torch.float64)
+        w = torch.empty(width, width)
+        nn.init.kaiming_normal_(w, nonlinearity="relu", generator=generator)
+        with torch.no_grad():
+            linear.weight.copy_(w)
+            linear.bias.zero_()
+        layers.append(linear)
+    x = torch.randn(batch, width, generator=generator).double().requires_grad_(True)
+    readout = torch.randn(batch, width, generator=generator).double()
+    states, h = [x], x
+    for linear in layers[:depth]:
+        h = torch.tanh(nn.BatchNorm1d(width, affine=False, dtype=torch.float64).train()(linear(h)))
+        states.append(h)
+    grads = torch.autograd.grad((states[-1] * readout).sum(), states[:depth])
+    expected = [gr.pow(2).sum().item() for gr in grads]
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_growth_rate_recovers_a_geometric_profile_and_skips_the_top():
+    layers = np.arange(20)
+    profile = 3.0 * 1.7 ** (-layers)
+    profile[-3:] = 1e9            # a transient near the readout, left out
+    assert chapter.growth_rate(np.vstack([profile, profile * 2]), skip_top=3) == pytest.approx(1.7)
+
+
+def test_pre_ln_gradient_through_layer_norm_is_the_closed_form_jacobian_applied_per_token():
+    from dataclasses import replace
+
+    config = replace(chapter.PRE_LN_CONFIG, n_layer=2, n_embd=16, n_head=2, block_size=6)
+    table = chapter.pre_ln_gradients(config, scaled_init=(False,), seed=4, batch_size=3)
+    assert list(table["layer"]) == [1, 2]
+    assert (table["ratio"] > 0).all()
+    # the ratio is |J^T g| / |g| with J LayerNorm's Jacobian at each token: check block 1 by hand
+    from gradflow.chapters.gpt_block import probe_batch
+    from gradflow.networks.gpt import GPT
+
+    model = GPT(replace(config, scaled_init=False), seed=4)
+    idx, targets = probe_batch(model.config, 3, 4)
+    x0 = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
+    u = model.blocks[0].ln_1(x0)
+    u.retain_grad()
+    h = x0 + model.blocks[0].attn(u)
+    h = h + model.blocks[0].mlp(model.blocks[0].ln_2(h))
+    h = model.blocks[1](h)
+    loss = nn.functional.cross_entropy(model.lm_head(model.ln_f(h)).flatten(0, 1),
+                                       targets.flatten())
+    loss.backward()
+    g = u.grad.double().reshape(-1, 16)
+    tokens = x0.detach().double().reshape(-1, 16)
+    through = torch.stack([norm.layer_norm_jacobian(t).T @ gt for t, gt in zip(tokens, g)])
+    assert table["ratio"].iloc[0] == pytest.approx((through.norm() / g.norm()).item(), rel=1e-6)
+
+
+def test_stream_growth_laws_hold_on_another_configuration():
+    table = chapter.stream_growth(depth=12, width=160, batch=96, input_width=10, seeds=(5, 6))
+    plain, bn = (table[table.branch == b] for b in ("none", "batch"))
+    doubling = np.exp(np.polyfit(plain["layer"], np.log(plain["variance"]), 1)[0])
+    assert doubling == pytest.approx(2.0, rel=0.06)
+    np.testing.assert_allclose(bn["variance"], bn["predicted"], rtol=0.1)
+    previous = bn.set_index("layer")["variance"]
+    blocks = bn[bn.layer >= 2]
+    np.testing.assert_allclose(blocks["branch_ratio"],
+                               1 / np.sqrt(previous.loc[blocks["layer"] - 1].to_numpy()), rtol=0.1)
+
+
+def test_train_branch_scalars_starts_skipinit_at_the_stem_and_readout_alone():
+    from gradflow.chapters.shortcut_connections.training import make_regression_task
+
+    task = make_regression_task(n_samples=12, dim=3, seed=2)
+    run = chapter.train_branch_scalars(depth=5, width=8, steps=2, seeds=(1,), task=task)
+    start = run.curves[run.curves.step == 0].set_index("kind")["loss"]
+    weights, biases = stacked.draw_stacked_weights([3, 8, 8, 8, 8, 1], [1], init="kaiming")
+    stem = task.x @ weights[0][0].T + biases[0][0]
+    readout = torch.relu(stem) @ weights[-1][0].T + biases[-1][0]
+    expected = (readout - task.y).pow(2).mean().item()
+    assert start["SkipInit/ReZero: alpha = 0, learnable"] == pytest.approx(expected, rel=1e-5)
+    assert len(run.curves) == 3 * 3
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: chapter.squared_gradient_norms("relu", depth=3, width=4, batch=1, seeds=[0]),
+     "batch must be at least 2"),
+    (lambda: explorer.residual_states(torch.zeros(2, 3), [], "layer", "middle"), "placement"),
+    (lambda: explorer.residual_states(torch.zeros(2, 3), [], "group", "pre"), "normaliser"),
+    (lambda: chapter.train_branch_scalars(depth=2), "depth must be at least 3"),
+])
+def test_chapter_experiments_reject_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -322,13 +322,14 @@ class TrainingRun:
     """One training run: the loss after every step, its wall-clock time and final accuracy.
 
     ``accuracy`` is the fraction of output symbols b_i predicted exactly (arg-max) on a fresh
-    batch of 1,000 sequences after training.
+    batch of 1,000 sequences after training; ``model`` is the trained model.
     """
 
     config: GPTConfig
     losses: list[float] = field(repr=False)
     seconds: float
     accuracy: float
+    model: GPT | None = field(default=None, repr=False, compare=False)
 
 
 def train_sequence_task(
@@ -371,7 +372,7 @@ def train_sequence_task(
         predicted = model(idx).argmax(dim=-1)
         scored = targets != -1
         accuracy = (predicted[scored] == targets[scored]).double().mean().item()
-    return TrainingRun(config, losses, seconds, accuracy)
+    return TrainingRun(config, losses, seconds, accuracy, model)
 
 
 def compare_shortcut_training(
