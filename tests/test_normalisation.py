@@ -294,11 +294,12 @@ def test_pre_ln_gradient_through_layer_norm_is_the_closed_form_jacobian_applied_
     assert list(table["layer"]) == [1, 2]
     assert (table["ratio"] > 0).all()
     # the ratio is |J^T g| / |g| with J LayerNorm's Jacobian at each token: check block 1 by hand
-    from gradflow.chapters.gpt_block import probe_batch
     from gradflow.networks.gpt import GPT
 
     model = GPT(replace(config, scaled_init=False), seed=4)
-    idx, targets = probe_batch(model.config, 3, 4)
+    generator = torch.Generator().manual_seed(4)
+    idx = torch.randint(0, config.vocab_size, (3, 6), generator=generator)
+    targets = torch.randint(0, config.vocab_size, (3, 6), generator=generator)
     x0 = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
     u = model.blocks[0].ln_1(x0)
     u.retain_grad()
@@ -327,7 +328,7 @@ def test_stream_growth_laws_hold_on_another_configuration():
 
 
 def test_train_branch_scalars_starts_skipinit_at_the_stem_and_readout_alone():
-    from gradflow.chapters.shortcut_connections.training import make_regression_task
+    from gradflow.tasks.regression import make_regression_task
 
     task = make_regression_task(n_samples=12, dim=3, seed=2)
     run = chapter.train_branch_scalars(depth=5, width=8, steps=2, seeds=(1,), task=task)

@@ -56,13 +56,15 @@ def squared_gradient_norms(activation: str, *, depth: int, width: int, batch: in
     return torch.stack([g.pow(2).sum(dim=(1, 2)) for g in grads], 1).numpy()
 
 
-def growth_rate(squared_norms: np.ndarray, skip_top: int = 5) -> float:
+def growth_rate(squared_norms: np.ndarray, skip_top: int = 5, skip_bottom: int = 1) -> float:
     """The per-layer growth factor of the squared gradient norm towards the input: exp(-slope)
     of a least-squares line through the median over seeds of log ||dL/dh_l||^2 against l,
-    leaving out the ``skip_top`` layers nearest the readout (a transient)."""
+    leaving out the ``skip_top`` layers nearest the readout (a transient) and the
+    ``skip_bottom`` nearest the input (the input x is not a normalised layer's output, so the
+    first layer's factor differs)."""
     logs = np.median(np.log(squared_norms), axis=0)
     layers = np.arange(len(logs))
-    keep = layers < len(logs) - skip_top
+    keep = (layers < len(logs) - skip_top) & (layers >= skip_bottom)
     return float(np.exp(-np.polyfit(layers[keep], logs[keep], 1)[0]))
 
 

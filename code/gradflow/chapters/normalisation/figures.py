@@ -55,7 +55,7 @@ def plot_pre_ln_gradients(table: pd.DataFrame) -> Figure:
 
 def plot_explosion(profiles: pd.DataFrame, rates: pd.DataFrame, sweep: pd.DataFrame) -> Figure:
     """Left: the squared gradient norm per layer (median over seeds) for each activation, with
-    the predicted slope through the input layer's value; right: the measured growth rate of the
+    the predicted slope through layer 1's value; right: the measured growth rate of the
     ReLU network against the batch size for each width, with the large-batch prediction."""
     fig = Figure(figsize=(9.4, 3.6))
     left, right = fig.subplots(1, 2)
@@ -64,8 +64,9 @@ def plot_explosion(profiles: pd.DataFrame, rates: pd.DataFrame, sweep: pd.DataFr
         colour = ACTIVATION_COLOURS[activation]
         left.plot(median.index, median.to_numpy(), color=colour, marker="o", ms=2.5,
                   label=f"{ACTIVATION_LABELS[activation]}: measured ×{rates.loc[activation, 'measured']:.3f}")
-        predicted = median.iloc[0] * rates.loc[activation, "predicted"] ** (-median.index.to_numpy())
-        left.plot(median.index, predicted, **{**PREDICTION, "color": colour, "linewidth": 0.9})
+        layers = median.index.to_numpy()[1:]    # anchored at layer 1: the fit leaves out layer 0
+        predicted = median.iloc[1] * rates.loc[activation, "predicted"] ** (1 - layers)
+        left.plot(layers, predicted, **{**PREDICTION, "color": colour, "linewidth": 0.9})
     left.plot([], [], label="predictions (dashed)", **PREDICTION)
     left.set_yscale("log")
     left.set_xlabel("layer l (0 = the input)")

@@ -150,15 +150,14 @@ def pre_ln_gradients(config: GPTConfig = PRE_LN_CONFIG, scaled_init: Sequence[bo
     """What reaches each Pre-LN block through its first LayerNorm, against the stream it reads.
 
     For every block l of ``GPT(config, seed)`` (with and without GPT-2's scaled residual
-    projections) and a batch of random tokens with random next-token targets: the std sigma_l of
+    projections) and a batch of random tokens with random next-token targets (drawn, as the GPT
+    chapter's probes draw them, from a generator seeded with ``seed``): the std sigma_l of
     the stream x_l that ``ln_1`` reads (per token over features, root-mean-square over tokens),
     the norm of the gradient at ``ln_1``'s output, and the norm of the part of dL/dx_l that comes
     back through ``ln_1`` (the shortcut's part left out). LayerNorm's Jacobian predicts
     through / at output = |gamma| / sigma_l * sqrt((d - 2) / d) for a gradient with no preferred
     direction (gamma = 1 at initialisation); the column ``predicted`` holds it.
     """
-    from ..gpt_block import probe_batch
-
     rows = []
     for scaled in scaled_init:
         cfg = replace(config, ln_placement="pre", shortcuts=True, scaled_init=bool(scaled))
@@ -169,7 +168,10 @@ def pre_ln_gradients(config: GPTConfig = PRE_LN_CONFIG, scaled_init: Sequence[bo
             captured.append((args[0], out))
 
         hooks = [block.ln_1.register_forward_hook(keep) for block in model.blocks]
-        idx, targets = probe_batch(cfg, batch_size, seed)
+        generator = torch.Generator().manual_seed(int(seed))   # as the GPT chapter's probes draw
+        shape = (batch_size, cfg.block_size)
+        idx = torch.randint(0, cfg.vocab_size, shape, generator=generator)
+        targets = torch.randint(0, cfg.vocab_size, shape, generator=generator)
         _, loss = model(idx, targets)
         for hook in hooks:
             hook.remove()

@@ -20,7 +20,7 @@ import torch
 from ... import checks
 from ...networks.stacked import StackedMLP, draw_stacked_weights, stacked_forward
 from ...normalisation import stream_variance_law
-from ..shortcut_connections.training import RegressionTask, make_regression_task
+from ...tasks.regression import RegressionTask, make_regression_task
 
 BRANCHES = {"none": False, "batch": True}
 
@@ -78,8 +78,8 @@ class BranchTraining:
 def train_branch_scalars(depth: int = 50, width: int = 32, steps: int = 200, lr: float = 1e-3,
                          seeds: Sequence[int] = (0, 1, 2), task: RegressionTask | None = None
                          ) -> BranchTraining:
-    """Train deep pre-activation residual MLPs of each kind in ``KINDS`` on the shortcut chapter's
-    regression task, full-batch Adam, the same seeds (so the same initial weights) for each kind.
+    """Train deep pre-activation residual MLPs of each kind in ``KINDS`` on the regression task of
+    ``gradflow.tasks.regression`` (the shortcut chapter's), full-batch Adam, the same seeds (so the same initial weights) for each kind.
 
     A network has widths ``[dim] + [width] * (depth - 1) + [1]``: a stem, depth - 2 residual
     blocks and a linear readout W relu(N(h)) + b.
@@ -96,7 +96,8 @@ def train_branch_scalars(depth: int = 50, width: int = 32, steps: int = 200, lr:
         model = StackedMLP(widths, seeds, shortcut=[True] * len(seeds), batch_norm=bn,
                            activation="relu", init="kaiming", preactivation=True,
                            branch_alpha=alpha)
-        optimiser = torch.optim.Adam(model.parameters(), lr=checks.positive_number("lr", lr))
+        optimiser = torch.optim.Adam(model.parameters(), lr=checks.positive_number("lr", lr),
+                                     fused=True)
         history = np.empty((steps + 1, len(seeds)))
         for step in range(steps + 1):
             per_member = (model(task.x) - task.y).pow(2).mean(dim=(1, 2))

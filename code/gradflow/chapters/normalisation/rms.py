@@ -11,7 +11,7 @@ import torch
 
 from ... import normalisation as norm
 from ...networks.gpt import GPT
-from ..gpt_block import TRAIN_TASK, SequenceTask, TrainingRun, train_sequence_task
+from ...tasks.sequence import TRAIN_TASK, SequenceTask, TrainingRun, train_sequence_task
 
 
 def stream_gaps(model: GPT, task: SequenceTask = TRAIN_TASK, batch_size: int = 64, seed: int = 7
@@ -50,7 +50,7 @@ class RMSComparison:
 
 
 def before_and_after_training(steps: int = 100, seed: int = 0) -> RMSComparison:
-    """Train the GPT chapter's model (``gpt_block.train_sequence_task``, its defaults but
+    """Train the GPT chapter's model (``gradflow.tasks.sequence.train_sequence_task``, its defaults but
     ``steps``) and measure ``stream_gaps`` at its initial weights and after training."""
     run = train_sequence_task(steps=steps, seed=seed)
     initial = GPT(run.config, seed=seed)
