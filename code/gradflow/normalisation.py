@@ -203,8 +203,8 @@ def batch_norm_gradient_growth(activation: str) -> float:
     Backwards, phi' multiplies the squared norm by E[phi'(z)^2]; W^T by sigma_w^2; BatchNorm
     divides by the variance of W h, sigma_w^2 Var[phi(z)] (so sigma_w^2 cancels: no
     initialisation scale changes lambda). For ReLU, (1/2) / ((pi - 1) / (2 pi)) = pi / (pi - 1);
-    for a linear network (``"identity"``) 1; the limit drops BatchNorm's removal of two batch
-    directions, which matters at small batch sizes. ``activation``: a name of
+    for a linear network (``"identity"``) 1. The limit ignores how BatchNorm couples the
+    examples of a finite batch; small batches explode faster. ``activation``: a name of
     ``gradflow.activations``, or ``"identity"``.
     """
     if activation == "identity":
