@@ -28,10 +28,12 @@ def _max_difference(ours: torch.Tensor, theirs: torch.Tensor) -> float:
     return float((ours.detach().double() - theirs.detach().double()).abs().max())
 
 
-def pytorch_agreement(batch: int = 16, features: int = 32, seed: int = 0) -> pd.DataFrame:
+def pytorch_agreement(batch: int = 16, features: int = 32, mean: float = 2.0, std: float = 3.0,
+                      seed: int = 0) -> pd.DataFrame:
     """Each from-scratch normaliser against its PyTorch module, in float32 and float64.
 
-    Inputs ``(batch, features)`` with mean 2 and std 3 (so the centring matters); gamma and beta
+    Inputs ``(batch, features)`` drawn with ``mean`` and ``std`` (a mean away from 0, so that the
+    centring matters); gamma and beta
     drawn away from 1 and 0; one random upstream gradient. Returns one row per (normaliser,
     dtype) with the largest absolute difference of the output, of the gradient with respect to
     the input, and of the gradients with respect to the affine parameters.
@@ -40,7 +42,7 @@ def pytorch_agreement(batch: int = 16, features: int = 32, seed: int = 0) -> pd.
     checks.positive_int("features", features)
     rows = []
     for dtype_name, dtype in DTYPES.items():
-        x = _draw((batch, features), seed, dtype)
+        x = _draw((batch, features), seed, dtype, mean, std)
         upstream = _draw((batch, features), seed + 1, dtype, 0.0, 1.0)
         gamma = _draw((features,), seed + 2, dtype, 1.0, 0.3)
         beta = _draw((features,), seed + 3, dtype, 0.0, 0.3)
@@ -71,11 +73,12 @@ def pytorch_agreement(batch: int = 16, features: int = 32, seed: int = 0) -> pd.
     return pd.DataFrame(rows)
 
 
-def what_each_removes(batch: int = 16, features: int = 32, seed: int = 0) -> pd.DataFrame:
-    """Measured on one input (mean 2, std 3; no affine parameters, float64): after each
+def what_each_removes(batch: int = 16, features: int = 32, mean: float = 2.0, std: float = 3.0,
+                      seed: int = 0) -> pd.DataFrame:
+    """Measured on one input (drawn with ``mean`` and ``std``; no affine parameters, float64): after each
     normaliser, the largest |mean| and the largest |mean square - 1| over the examples (rows)
     and over the features (columns). Zero where the normaliser fixes that statistic."""
-    x = _draw((batch, features), seed, torch.float64)
+    x = _draw((batch, features), seed, torch.float64, mean, std)
     outputs = {"LayerNorm": norm.layer_norm(x, features, eps=1e-12),
                "RMSNorm": norm.rms_norm(x, features, eps=1e-12),
                "BatchNorm": norm.batch_norm(x, eps=1e-12)}

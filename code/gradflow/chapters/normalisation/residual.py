@@ -69,10 +69,11 @@ KINDS = {
 @dataclass(frozen=True)
 class BranchTraining:
     """Loss curves (one row per kind, seed and step: the training MSE before that step's update,
-    the last step after the final one) and the wall-clock seconds of all runs."""
+    the last step after the final one), the wall-clock seconds of all runs, and the task."""
 
     curves: pd.DataFrame
     seconds: float
+    task: RegressionTask
 
 
 def train_branch_scalars(depth: int = 50, width: int = 32, steps: int = 200, lr: float = 1e-3,
@@ -110,4 +111,4 @@ def train_branch_scalars(depth: int = 50, width: int = 32, steps: int = 200, lr:
         for m, seed in enumerate(seeds):
             frames.append(pd.DataFrame({"kind": kind, "seed": seed, "step": np.arange(steps + 1),
                                         "loss": history[:, m]}))
-    return BranchTraining(pd.concat(frames, ignore_index=True), time.perf_counter() - start)
+    return BranchTraining(pd.concat(frames, ignore_index=True), time.perf_counter() - start, task)

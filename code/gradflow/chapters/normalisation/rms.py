@@ -49,9 +49,12 @@ class RMSComparison:
     run: TrainingRun
 
 
-def before_and_after_training(steps: int = 100, seed: int = 0) -> RMSComparison:
-    """Train the GPT chapter's model (``gradflow.tasks.sequence.train_sequence_task``, its defaults but
-    ``steps``) and measure ``stream_gaps`` at its initial weights and after training."""
+def before_and_after_training(steps: int = 100, batch_size: int = 64, seed: int = 0
+                              ) -> RMSComparison:
+    """Train the GPT chapter's model (``gradflow.tasks.sequence.train_sequence_task``, its
+    defaults but ``steps``) and measure ``stream_gaps`` on ``batch_size`` sequences at its initial
+    weights and after training."""
     run = train_sequence_task(steps=steps, seed=seed)
     initial = GPT(run.config, seed=seed)
-    return RMSComparison(stream_gaps(initial), stream_gaps(run.model), run)
+    return RMSComparison(stream_gaps(initial, batch_size=batch_size),
+                         stream_gaps(run.model, batch_size=batch_size), run)
