@@ -4,8 +4,10 @@ The package behind the executable book. Chapters, tests and readers' notebooks i
 
 Layout: the reusable parts are named by concept (``activations``, the registry of every activation;
 ``networks`` (``mlp``, ``stacked``, ``gpt``); ``signal_propagation``, the mean-field theory;
-``probes``, per-layer gradient measurements; ``plotting``, the figures' style; ``checks``, argument
-checks; ``book``, the chapters' shared helpers). ``tutorial`` reproduces the tutorial the book
+``probes``, per-layer gradient measurements; ``normalisation``, LayerNorm, RMSNorm and BatchNorm
+from their definitions, with their Jacobians; ``tasks``, the small training tasks the chapters
+share; ``plotting``, the figures' style; ``checks``, argument checks; ``book``, the chapters'
+shared helpers). ``tutorial`` reproduces the tutorial the book
 starts from. Each chapter's experiments and figures are in ``chapters/<chapter file name>/``.
 
 The top-level names are loaded lazily (PEP 562): ``import gradflow`` imports no submodule, and
@@ -41,6 +43,10 @@ _EXPORTS = {
     "train_depth_comparison": "chapters.shortcut_connections",
     "with_projections": "chapters.shortcut_connections",
     "predict_layers": "signal_propagation",
+    "layer_norm": "normalisation",
+    "rms_norm": "normalisation",
+    "batch_norm": "normalisation",
+    "layer_norm_jacobian": "normalisation",
     "Table": "tables",
 }
 

@@ -13,7 +13,15 @@ import pandas as pd
 
 from ... import checks
 from ...networks.stacked import StackedMLP
-from ...training import RegressionTask, make_regression_task, torch_threads, train_full_batch
+
+# The regression task and the training loop live in ``gradflow.tasks.regression`` (the
+# normalisation chapter and "What shortcuts fix" train on them too); this package re-exports them.
+from ...tasks.regression import (
+    RegressionTask,
+    make_regression_task,
+    torch_threads,
+    train_full_batch,
+)
 from ...tutorial import SEED_ACTIVATION
 
 #: The networks ``train_depth_comparison`` trains: (shortcut, BatchNorm) per kind.

@@ -1,5 +1,5 @@
 """Well-initialised plain networks against residual ones, trained (He et al. 2016, Fig. 1 in
-miniature), on the shortcut chapter's regression task and with its training loop (``gradflow.training``). Part of the
+miniature), on the shortcut chapter's regression task and with its training loop (``gradflow.tasks.regression``). Part of the
 chapter "What shortcuts fix when gradients do not vanish" (``book/what_shortcuts_fix.md``)."""
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ import torch
 
 from ... import checks
 from ...networks.stacked import StackedMLP, draw_stacked_weights
-from ...training import RegressionTask, make_regression_task, torch_threads, train_full_batch
+from ...tasks.regression import (
+    RegressionTask,
+    make_regression_task,
+    torch_threads,
+    train_full_batch,
+)
 from .spectra import TANH_SIGMA_W2
 
 #: kind: (activation, weights, shortcut, BatchNorm). ReLU with Kaiming's init; tanh with

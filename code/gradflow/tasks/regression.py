@@ -1,6 +1,7 @@
-"""Training many small MLPs at once on a small synthetic task: the task, the loop and the thread
-setting that the chapters "Shortcut connections" and "What shortcuts fix when gradients do not
-vanish" both train with (He et al. 2016, "Deep residual learning", Fig. 1 in miniature)."""
+"""A small regression task for MLPs: inputs x ~ N(0, I) and targets from a random
+one-hidden-layer tanh teacher, standardised; and the full-batch loop that trains many MLPs on it at
+once (a ``StackedMLP``). Used by the chapters "Shortcut connections", "Normalisation" and "What
+shortcuts fix when gradients do not vanish"."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import checks
-from .networks.mlp import make_generator
-from .networks.stacked import StackedMLP
+from .. import checks
+from ..networks.mlp import make_generator
+from ..networks.stacked import StackedMLP
 
 
 @dataclass(frozen=True)
