@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-import gradflow.gated as gated
+from gradflow import gated
 
 
 @pytest.fixture
