@@ -118,7 +118,7 @@ def stream_gradients(config: GPTConfig = PROBE_CONFIG, seed: int = 0) -> pd.Data
 NAME_RULES = {
     "endswith": lambda name: name.endswith("c_proj.weight"),
     "exact name": lambda name: name == "c_proj.weight",
-    "up projection": lambda name: name.endswith("c_up.weight") or name.endswith("attn.c_proj.weight"),
+    "up projection": lambda name: name.endswith(("c_up.weight", "attn.c_proj.weight")),
 }
 
 
