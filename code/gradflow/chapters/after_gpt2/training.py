@@ -39,8 +39,8 @@ class CopiesRun:
         seeds, lrs, warmups: per copy, the initialisation seed, peak learning rate and number of
             linear warm-up steps (0: none).
         losses: ``(steps, K)`` training loss at every step (NaN once a copy has diverged).
-        accuracy: ``(K,)`` fraction of output symbols predicted exactly on 1,000 fresh
-            sequences after training (NaN for a diverged copy).
+        accuracy: ``(K,)`` fraction of output symbols predicted exactly on fresh sequences
+            after training (NaN for a diverged copy).
         updates: ``{step: (K,)}`` relative change of the logits on a fixed probe batch after that
             many steps, ||f(theta_t) - f(theta_0)|| / ||f(theta_0)|| in float64 (the model update
             DeepNet bounds; Wang et al. 2022, section 3).
@@ -79,26 +79,30 @@ def train_copies(
     batch_size: int = 32,
     data_seed: int = 1,
     update_steps: Sequence[int] = (),
+    eval_size: int = 1000,
 ) -> CopiesRun:
     """Train copies of ``GPT(config, seed)`` with AdamW (no weight decay) on ``task``.
 
     Give ``seeds``, ``lrs`` and ``warmups`` as lists of one length K (one entry per copy) or
     as single values shared by all copies. Every step draws one fresh batch from a generator
     seeded with ``data_seed`` and gives it to every copy. ``update_steps`` lists the steps after
-    which to record each copy's relative output change (see :class:`CopiesRun`).
+    which to record each copy's relative output change (see :class:`CopiesRun`); the accuracy
+    is measured on ``eval_size`` fresh sequences.
     """
     lengths = [len(v) for v in (seeds, lrs, warmups) if isinstance(v, Sequence)]
     k = max(lengths, default=1)
     seeds = [checks.seed(s) for s in _per_copy("seeds", seeds, k)]
     lrs = [checks.positive_number("lr", lr) for lr in _per_copy("lrs", lrs, k)]
     warmups = [int(checks.non_negative_number("warmup", w)) for w in _per_copy("warmups", warmups, k)]
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("eval_size", eval_size)):
         checks.positive_int(name, value)
     if config.vocab_size < task.vocab_size or config.block_size < task.block_size:
         raise ValueError(f"the task needs vocab_size >= {task.vocab_size} and block_size >= "
                          f"{task.block_size}, the config has {config.vocab_size} and "
                          f"{config.block_size}")
     update_steps = sorted({checks.positive_int("update step", s) for s in update_steps})
+    if update_steps and update_steps[-1] > steps:
+        raise ValueError(f"update_steps must lie in 1..steps={steps}, got {update_steps}")
 
     models = [GPT(config, seed=s) for s in seeds]
     params, buffers = stack_module_state(models)   # leaves (K, ...) that require grad
@@ -145,7 +149,7 @@ def train_copies(
                 change = (now - start).flatten(1).norm(dim=1) / start.flatten(1).norm(dim=1)
                 updates[t] = change.numpy()
     with torch.no_grad():
-        idx, targets = task.sample(1000, generator)
+        idx, targets = task.sample(eval_size, generator)
         predicted = batched_logits(params, buffers, idx).argmax(dim=-1)
         scored = targets != -1
         accuracy = (predicted[:, scored] == targets[scored]).double().mean(dim=1).numpy()
