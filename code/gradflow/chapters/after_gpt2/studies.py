@@ -38,7 +38,7 @@ def ffn_comparison(kinds: Sequence[str] = FFN_KINDS, seeds: Sequence[int] = (0, 
     for kind in kinds:
         kind_config = replace(config, ffn=kind)
         run = train_copies(kind_config, seeds=seeds, lrs=lr, steps=steps, batch_size=batch_size,
-                           data_seed=data_seed, eval_size=500)
+                           data_seed=data_seed, eval_size=200)
         for seed, loss, accuracy in zip(seeds, final_loss(run), run.accuracy):
             rows.append({"ffn": kind, "seed": seed, "params": parameter_count(kind_config),
                          "final_loss": float(loss), "accuracy": float(accuracy)})
