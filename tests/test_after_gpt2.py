@@ -116,7 +116,7 @@ def test_map_table_puts_each_run_in_its_cell():
 def test_stability_map_rows_and_update_columns():
     variants = {"Pre": replace(TINY, n_layer=2), "ReZero": replace(TINY, residual="rezero")}
     frame = studies.stability_map(variants, lrs=(1e-3, 1e-2), warmup=2, steps=3, batch_size=4,
-                                  update_steps=(1, 3))
+                                  update_steps=(1, 3), task=TASK)
     assert len(frame) == 2 * 2 * 2
     assert set(frame["outcome"]) <= set(studies.OUTCOMES)
     assert all(len(losses) == 3 for losses in frame["losses"])

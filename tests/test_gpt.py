@@ -366,10 +366,10 @@ def test_the_default_options_build_the_gpt2_model():
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"ffn": "relu"}, "unknown feed-forward kind 'relu'; valid feed-forward kinds are 'gelu', "
-                      "'swiglu', 'geglu'"),
-    ({"norm": "batchnorm"}, "unknown norm kind 'batchnorm'; valid norm kinds are 'layernorm', "
-                            "'rmsnorm'"),
+    ({"ffn": "relu"}, ("unknown feed-forward kind 'relu'; valid feed-forward kinds are "
+                       "'gelu', 'swiglu', 'geglu'")),
+    ({"norm": "batchnorm"}, ("unknown norm kind 'batchnorm'; valid norm kinds are "
+                             "'layernorm', 'rmsnorm'")),
     ({"residual": "fixup"}, "unknown residual kind 'fixup'"),
     ({"residual": "deepnorm"}, "DeepNorm is a Post-LN scheme"),
     ({"residual": "deepnorm", "ln_placement": "post"}, "scaled_init=False"),

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ... import checks
 from ...networks.gpt import FFN_KINDS, GPTConfig, parameter_count
-from ..gpt_block import TRAIN_CONFIG, TRAIN_TASK
+from ..gpt_block import TRAIN_CONFIG, TRAIN_TASK, SequenceTask
 from .training import final_loss, train_copies
 
 # --- The feed-forward comparison -------------------------------------------------------------
@@ -82,7 +82,7 @@ UPDATE_STEPS = (1, MAP_WARMUP)
 OUTCOMES = ("learned", "partial", "stuck", "diverged")
 
 
-def classify(loss: float, start: float, task=TRAIN_TASK) -> str:
+def classify(loss: float, start: float, task: SequenceTask = TRAIN_TASK) -> str:
     """A run's outcome from its final loss: ``"diverged"`` (not finite, or above the loss it
     started from), ``"stuck"`` (within 0.05 of ln(n_symbols), the best loss of a model that
     ignores its input and its position), ``"learned"`` (below the best loss of a model that
@@ -100,7 +100,8 @@ def classify(loss: float, start: float, task=TRAIN_TASK) -> str:
 def stability_map(variants: Mapping[str, GPTConfig] = MAP_VARIANTS,
                   lrs: Sequence[float] = MAP_LRS, warmup: int = MAP_WARMUP,
                   steps: int = MAP_STEPS, batch_size: int = MAP_BATCH, seed: int = 0,
-                  update_steps: Sequence[int] = UPDATE_STEPS) -> pd.DataFrame:
+                  update_steps: Sequence[int] = UPDATE_STEPS,
+                  task: SequenceTask = TRAIN_TASK) -> pd.DataFrame:
     """Train every variant at every learning rate, without and with a linear warm-up over
     ``warmup`` steps, from one seed and on the same batches (the copies of one variant are
     trained together). Returns one row per run: ``variant, lr, warmup`` (bool),
@@ -114,14 +115,15 @@ def stability_map(variants: Mapping[str, GPTConfig] = MAP_VARIANTS,
     for name, config in variants.items():
         run = train_copies(config, seeds=seed, lrs=lrs * 2,
                            warmups=[0] * len(lrs) + [warmup] * len(lrs), steps=steps,
-                           batch_size=batch_size, update_steps=update_steps, eval_size=100)
+                           batch_size=batch_size, update_steps=update_steps, eval_size=100,
+                           task=task)
         finals = final_loss(run, last=5)
         for i, (lr, w) in enumerate(zip(run.lrs, run.warmups)):
             row = {"variant": name, "lr": lr, "warmup": w > 0,
                    "start_loss": float(run.losses[0, i]), "final_loss": float(finals[i]),
                    "accuracy": float(run.accuracy[i]),
                    "losses": [float(x) for x in run.losses[:, i]]}
-            row["outcome"] = classify(row["final_loss"], row["start_loss"])
+            row["outcome"] = classify(row["final_loss"], row["start_loss"], task)
             for t in update_steps:
                 row[f"update_{t}"] = float(run.updates[t][i])
             rows.append(row)
