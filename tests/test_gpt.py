@@ -385,3 +385,11 @@ def test_deepnorm_without_a_layer_count_is_refused():
         gradflow.deepnorm_constants(None)
     with pytest.raises(ValueError, match="n_layer must be a positive integer"):
         gradflow.deepnorm_constants(0)
+
+
+def test_config_repr_shows_the_new_options_only_when_they_are_changed():
+    default = repr(VARIANT_BASE)
+    assert default.startswith("GPTConfig(vocab_size=13, ") and default.endswith("init_std=0.02)")
+    assert "ffn=" not in default and "residual=" not in default
+    changed = repr(replace(VARIANT_BASE, ffn="swiglu", norm="rmsnorm"))
+    assert changed.endswith("init_std=0.02, ffn='swiglu', norm='rmsnorm')")

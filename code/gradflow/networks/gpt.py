@@ -49,7 +49,7 @@ Shapes: token ids ``(B, T)`` with ``T <= block_size``; hidden states ``(B, T, n_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -144,6 +144,13 @@ class GPTConfig:
                     "DeepNorm is a Post-LN scheme whose beta replaces GPT-2's scaled "
                     "initialisation: use ln_placement='post' and scaled_init=False, got "
                     f"ln_placement={self.ln_placement!r}, scaled_init={self.scaled_init}")
+
+    def __repr__(self) -> str:
+        """The fields as a dataclass shows them, leaving out the options of the chapter "After
+        GPT-2" while they keep their defaults (so GPT-2's config reads as it always has)."""
+        shown = [f for f in fields(self)
+                 if f.name not in ("ffn", "norm", "residual") or getattr(self, f.name) != f.default]
+        return f"GPTConfig({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
     @property
     def ffn_hidden(self) -> int:
