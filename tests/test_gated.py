@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gradflow import gated
+from gradflow import gated, gated_mean_field
 
 
 @pytest.fixture
@@ -113,15 +113,15 @@ def _monte_carlo_gain(kind, d, h, std_in, std_out, std_up, draws=40, seed=0):
 def test_mean_field_predictions_match_monte_carlo(kind, std_in):
     d, h, std_out, std_up = 40, 60, 0.1, 0.25
     gain, variance = _monte_carlo_gain(kind, d, h, std_in, std_out, std_up)
-    predicted_gain = gated.ffn_jacobian_gain(kind, d, h, std_in, std_out, std_up)
-    predicted_var = gated.ffn_output_variance(kind, d, h, std_in, std_out, std_up)
+    predicted_gain = gated_mean_field.ffn_jacobian_gain(kind, d, h, std_in, std_out, std_up)
+    predicted_var = gated_mean_field.ffn_output_variance(kind, d, h, std_in, std_out, std_up)
     assert gain == pytest.approx(predicted_gain, rel=0.1)
     assert variance == pytest.approx(predicted_var, rel=0.25)
 
 
 def test_gated_output_depends_on_up_and_out_only_through_their_product():
-    a = gated.ffn_output_variance("swiglu", 48, 128, 0.02, 0.02 / 4, 0.02)
-    b = gated.ffn_output_variance("swiglu", 48, 128, 0.02, 0.02, 0.02 / 4)
+    a = gated_mean_field.ffn_output_variance("swiglu", 48, 128, 0.02, 0.02 / 4, 0.02)
+    b = gated_mean_field.ffn_output_variance("swiglu", 48, 128, 0.02, 0.02, 0.02 / 4)
     assert a == pytest.approx(b, rel=1e-12)
     with pytest.raises(ValueError, match="needs std_up"):
-        gated.ffn_jacobian_gain("swiglu", 48, 128, 0.02, 0.02)
+        gated_mean_field.ffn_jacobian_gain("swiglu", 48, 128, 0.02, 0.02)

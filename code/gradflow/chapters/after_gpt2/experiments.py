@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from ... import checks
-from ...gated import ffn_jacobian_gain, ffn_output_variance
+from ...gated_mean_field import ffn_jacobian_gain, ffn_output_variance
 from ...networks.gpt import FFN_KINDS, GPT, GPTConfig
 from ..gpt_block import layer_gradient_norms, probe_batch
 
@@ -49,8 +49,8 @@ def ffn_gains(config: GPTConfig = PROBE_CONFIG, seed: int = 0, draws: int = 4) -
     For block l, with u the branch's actual input and J(u) its d x d Jacobian at each position:
     ``measured`` is ||J||_F^2 / d averaged over positions, estimated as E||J^T g||^2 / d with
     ``draws`` random g ~ N(0, I) per position (one vector-Jacobian product each, autograd, in
-    float64); ``predicted`` is :func:`gradflow.gated.ffn_jacobian_gain` for the stds the model
-    was drawn with. Returns columns ``ffn, layer, measured, predicted`` and the square roots
+    float64); ``predicted`` is :func:`gradflow.gated_mean_field.ffn_jacobian_gain` for the
+    stds the model was drawn with. Returns columns ``ffn, layer, measured, predicted`` and the square roots
     ``factor_measured, factor_predicted``, the factor by which the branch scales a random
     backward signal's norm.
     """
@@ -87,7 +87,7 @@ def ffn_gains_by_kind(kinds: Sequence[str] = FFN_KINDS, config: GPTConfig = PROB
 
 def predicted_branch_variance(config: GPTConfig) -> float:
     """Mean-field variance of one feed-forward branch's output at initialisation
-    (:func:`gradflow.gated.ffn_output_variance` with the config's stds)."""
+    (:func:`gradflow.gated_mean_field.ffn_output_variance` with the config's stds)."""
     return ffn_output_variance(config.ffn, config.n_embd, config.ffn_hidden, config.init_std,
                                config.residual_std, config.init_std)
 
