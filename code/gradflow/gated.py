@@ -2,16 +2,16 @@
 
 Dauphin et al. (2017) define the gated linear unit as the elementwise product of two linear
 projections of the input, one of them passed through a sigmoid. Shazeer (2020), "GLU Variants
-Improve Transformer", arXiv:2002.05202, section 2, writes it and its variants without biases as
+Improve Transformer", arXiv:2002.05202, writes it and its variants without biases as
 
     GLU(x, W, V)    = sigma(xW)  (x)  xV
     GEGLU(x, W, V)  = GELU(xW)   (x)  xV          GELU(a) = a Phi(a), the exact form
     SwiGLU(x, W, V) = Swish_1(xW) (x) xV          Swish_1(a) = a sigma(a) = SiLU(a)
 
-and the feed-forward layer FFN_GEGLU(x, W, V, W2) = (GELU(xW) (x) xV) W2, and so on (his
-section 2, Eq. 6). So each gated unit is ``gate(a) * b`` with a = xW (the *gate* projection,
-``w1`` in LLaMA's code) and b = xV (the *up* or value projection, ``w3``); W2 (``w2``) maps the
-hidden units back to the model width. The gate functions are the activations of the book's
+and the feed-forward layer FFN_GEGLU(x, W, V, W2) = (GELU(xW) (x) xV) W2, and so on. So each
+gated unit is ``gate(a) * b`` with a = xW (the *gate* projection, ``w1`` in LLaMA's code) and
+b = xV (the *up* or value projection, ``w3``); W2 (``w2``) maps the hidden units back to the
+model width. The gate functions are the activations of the book's
 registry (``gradflow.activations``): sigmoid, the exact GELU and SiLU.
 
 Derivatives (the product rule): d/da [gate(a) b] = gate'(a) b and d/db [gate(a) b] = gate(a).
@@ -19,7 +19,7 @@ A GELU unit has only the first kind of path, with b = 1.
 
 Three weight matrices instead of two: to keep the parameter count of the 4d-wide GELU layer
 (2 * d * 4d = 8 d^2 weights), the hidden width shrinks to 2/3 of 4d, h = 8d/3, since
-3 * d * h = 8 d^2 (Shazeer 2020, section 3: d_ff 3072 -> 2048 for d_model 768). That width is
+3 * d * h = 8 d^2 (Shazeer 2020: d_ff 3072 -> 2048 for d_model 768). That width is
 :func:`matched_hidden_width`, the only place the rule is written.
 """
 
@@ -61,7 +61,7 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
 
 def gated_unit(kind: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The gated unit ``gate(a) * b`` elementwise, with a = xW the gate projection and b = xV
-    the value projection (Shazeer 2020, section 2)."""
+    the value projection (Shazeer 2020)."""
     _check_pair(a, b)
     return gate_activation(kind).fn(a) * b
 
