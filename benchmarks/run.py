@@ -50,7 +50,7 @@ chapter_dependencies = load_local_extension("chapter_dependencies")
 
 RESULTS = REPO / "benchmarks" / "results"
 #: Modules the benchmark edits (paths under code/gradflow): one every chapter imports, and the GPT
-#: chapter's experiment module, which only that chapter imports.
+#: chapter's experiment module, which only that chapter and "After GPT-2" import.
 CODE_EDITS = ("plotting.py", "chapters/gpt_block/experiments.py")
 EXECUTED = re.compile(r"(\S+\.md): Executed notebook in ([0-9.]+) seconds")
 

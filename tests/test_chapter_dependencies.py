@@ -187,6 +187,8 @@ def test_each_chapter_depends_on_its_own_modules_and_not_on_the_others():
     assert "signal_propagation.py" in found["vanishing_gradients"]
     assert "networks/gpt.py" not in found["vanishing_gradients"]
     assert "signal_propagation.py" not in found["gpt_block"]
+    assert {"gated.py", "networks/gpt.py", "transformer_probes.py", "tasks/sequence.py"} <= found[
+        "after_gpt2"]
 
 
 def module_file(module: str) -> str:

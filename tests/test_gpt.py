@@ -239,3 +239,157 @@ def test_bad_inputs_raise_clear_errors():
 def test_public_names_are_exported():
     assert gradflow.GPT is GPT and gradflow.GPTConfig is GPTConfig
     assert gradflow.parameter_count is parameter_count
+
+
+# --- The options of the chapter "After GPT-2": feed-forward, norm and residual kinds ----------
+
+VARIANT_BASE = GPTConfig(vocab_size=13, block_size=9, n_layer=3, n_head=3, n_embd=30)
+VARIANTS = [
+    {"ffn": ffn, "norm": norm, **residual}
+    for ffn in ("gelu", "swiglu", "geglu")
+    for norm in ("layernorm", "rmsnorm")
+    for residual in ({}, {"scaled_init": False}, {"residual": "rezero"},
+                     {"residual": "rezero", "ln_placement": "post"},
+                     {"ln_placement": "post", "scaled_init": False},
+                     {"residual": "deepnorm", "ln_placement": "post", "scaled_init": False})
+]
+
+
+def _variant_id(changes):
+    return "-".join(f"{v}" for v in changes.values())
+
+
+@pytest.mark.parametrize("changes", VARIANTS, ids=_variant_id)
+def test_every_variant_has_its_closed_form_parameter_count(changes):
+    config = replace(VARIANT_BASE, **changes)
+    model = GPT(config, seed=1)
+    assert sum(p.numel() for p in model.parameters()) == parameter_count(config)
+    # independently: d = 30, 3 divides 4d, so the gated width is 80 and the weights match
+    ffn_weights = sum(m.weight.numel() for b in model.blocks for m in b.mlp.modules()
+                      if isinstance(m, torch.nn.Linear))
+    assert ffn_weights == config.n_layer * 8 * 30 * 30
+    norm_type = torch.nn.RMSNorm if changes["norm"] == "rmsnorm" else torch.nn.LayerNorm
+    assert isinstance(model.blocks[0].ln_1, norm_type) and isinstance(model.blocks[-1].ln_2, norm_type)
+
+
+def _intended_stds(config):
+    """What each role's weights should be drawn with, from the papers' formulas (not the code's
+    properties): GPT-2's 0.02 / sqrt(2N) on the residual projections (scaled_init), DeepNorm's
+    (8N)^(-1/4) on the feed-forward, V and output projections."""
+    s, n = 0.02, config.n_layer
+    if config.residual == "deepnorm":
+        beta = math.pow(8.0 * n, -0.25)
+        return {"qk": s, "v": s * beta, "attn_out": s * beta, "ffn_in": s * beta,
+                "ffn_out": s * beta}
+    out = s / math.sqrt(2 * n) if config.scaled_init else s
+    return {"qk": s, "v": s, "attn_out": out, "ffn_in": s, "ffn_out": out}
+
+
+@pytest.mark.parametrize("changes", [c for c in VARIANTS if c["norm"] == "layernorm"],
+                         ids=_variant_id)
+def test_every_projection_that_writes_into_the_stream_has_its_intended_std(changes):
+    config = replace(VARIANT_BASE, n_embd=96, n_head=4, n_layer=4, **changes)
+    model = GPT(config, seed=2)
+    d = config.n_embd
+    roles = {
+        "qk": [b.attn.c_attn.weight[: 2 * d] for b in model.blocks],
+        "v": [b.attn.c_attn.weight[2 * d:] for b in model.blocks],
+        "attn_out": [b.attn.c_proj.weight for b in model.blocks],
+        "ffn_in": [m.weight for b in model.blocks for name, m in b.mlp.named_children()
+                   if name in ("c_fc", "c_up")],
+        "ffn_out": [b.mlp.c_proj.weight for b in model.blocks],
+    }
+    for role, intended in _intended_stds(config).items():
+        values = pooled(roles[role])
+        assert abs(values.std().item() - intended) < 5 * intended / math.sqrt(2 * values.numel()), role
+    # the residual projections GPT reports are exactly the ones that write into the stream
+    assert [p.weight for p in model.residual_projections()] == [
+        w for b in model.blocks for w in (b.attn.c_proj.weight, b.mlp.c_proj.weight)]
+
+
+def test_gated_feed_forward_in_the_gpt_computes_shazeers_formula():
+    config = replace(VARIANT_BASE, ffn="swiglu")
+    block = GPT(config, seed=3).double().blocks[0]
+    x = torch.randn(2, 5, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    mlp = block.mlp
+    expected = (F.silu(F.linear(x, mlp.c_fc.weight, mlp.c_fc.bias))
+                * F.linear(x, mlp.c_up.weight, mlp.c_up.bias)) @ mlp.c_proj.weight.T + mlp.c_proj.bias
+    torch.testing.assert_close(mlp(x), expected)
+    geglu = GPT(replace(config, ffn="geglu"), seed=3).double().blocks[0].mlp
+    expected = (F.gelu(F.linear(x, geglu.c_fc.weight, geglu.c_fc.bias))
+                * F.linear(x, geglu.c_up.weight, geglu.c_up.bias)) @ geglu.c_proj.weight.T
+    torch.testing.assert_close(geglu(x), expected + geglu.c_proj.bias)
+
+
+def test_deepnorm_constants_and_block_follow_wang_et_al():
+    for n in (1, 12, 1000):
+        alpha, beta = gradflow.deepnorm_constants(n)
+        assert alpha == pytest.approx(math.pow(2.0 * n, 0.25), rel=1e-14)
+        assert beta == pytest.approx(1 / math.pow(8.0 * n, 0.25), rel=1e-14)
+    config = replace(VARIANT_BASE, ln_placement="post", scaled_init=False, residual="deepnorm")
+    block = GPT(config, seed=4).double().blocks[1]
+    x = torch.randn(2, 5, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    alpha = math.pow(2.0 * config.n_layer, 0.25)
+    h = F.layer_norm(alpha * x + block.attn(x), (30,), block.ln_1.weight, block.ln_1.bias)
+    expected = F.layer_norm(alpha * h + block.mlp(h), (30,), block.ln_2.weight, block.ln_2.bias)
+    torch.testing.assert_close(block(x), expected)
+
+
+@pytest.mark.parametrize("placement", ["pre", "post"])
+def test_rezero_blocks_start_as_the_identity_and_their_gains_learn(placement):
+    config = replace(VARIANT_BASE, residual="rezero", ln_placement=placement)
+    model = GPT(config, seed=5)
+    idx = torch.randint(0, 13, (2, 9), generator=torch.Generator().manual_seed(2))
+    states = model.hidden_states(idx)
+    if placement == "pre":
+        assert all(torch.equal(s, states[0]) for s in states)
+    else:   # Post-LN: each block only normalises its input
+        torch.testing.assert_close(states[1], F.layer_norm(F.layer_norm(states[0], (30,)), (30,)))
+    _, loss = model(idx, idx)
+    loss.backward()
+    assert all(b.rezero_1.grad.abs() > 0 and b.rezero_2.grad.abs() > 0 for b in model.blocks)
+
+
+def test_rmsnorm_option_uses_torch_rmsnorm_with_unit_gain():
+    model = GPT(replace(VARIANT_BASE, norm="rmsnorm"), seed=6)
+    x = torch.randn(4, 30, generator=torch.Generator().manual_seed(3))
+    eps = torch.finfo(x.dtype).eps
+    with torch.no_grad():
+        torch.testing.assert_close(model.ln_f(x), x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def test_the_default_options_build_the_gpt2_model():
+    explicit = replace(VARIANT_BASE, ffn="gelu", norm="layernorm", residual="standard")
+    a, b = GPT(VARIANT_BASE, seed=7), GPT(explicit, seed=7)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert isinstance(a.blocks[0].mlp, FeedForward) and a.blocks[0].rezero_1 is None
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"ffn": "relu"}, ("unknown feed-forward kind 'relu'; valid feed-forward kinds are "
+                       "'gelu', 'swiglu', 'geglu'")),
+    ({"norm": "batchnorm"}, ("unknown norm kind 'batchnorm'; valid norm kinds are "
+                             "'layernorm', 'rmsnorm'")),
+    ({"residual": "fixup"}, "unknown residual kind 'fixup'"),
+    ({"residual": "deepnorm"}, "DeepNorm is a Post-LN scheme"),
+    ({"residual": "deepnorm", "ln_placement": "post"}, "scaled_init=False"),
+    ({"residual": "rezero", "shortcuts": False}, "needs shortcuts=True"),
+])
+def test_bad_variant_configs_raise_clear_errors(changes, message):
+    with pytest.raises(ValueError, match=message):
+        replace(VARIANT_BASE, **changes)
+
+
+def test_deepnorm_without_a_layer_count_is_refused():
+    with pytest.raises(ValueError, match="DeepNorm needs the number of blocks N"):
+        gradflow.deepnorm_constants(None)
+    with pytest.raises(ValueError, match="n_layer must be a positive integer"):
+        gradflow.deepnorm_constants(0)
+
+
+def test_config_repr_shows_the_new_options_only_when_they_are_changed():
+    default = repr(VARIANT_BASE)
+    assert default.startswith("GPTConfig(vocab_size=13, ") and default.endswith("init_std=0.02)")
+    assert "ffn=" not in default and "residual=" not in default
+    changed = repr(replace(VARIANT_BASE, ffn="swiglu", norm="rmsnorm"))
+    assert changed.endswith("init_std=0.02, ffn='swiglu', norm='rmsnorm')")

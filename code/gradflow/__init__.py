@@ -3,11 +3,12 @@
 The package behind the executable book. Chapters, tests and readers' notebooks import these names.
 
 Layout: the reusable parts are named by concept (``activations``, the registry of every activation;
-``networks`` (``mlp``, ``stacked``, ``gpt``); ``signal_propagation``, the mean-field theory;
-``probes``, per-layer gradient measurements; ``normalisation``, LayerNorm, RMSNorm and BatchNorm
-from their definitions, with their Jacobians; ``tasks``, the small training tasks the chapters
-share; ``plotting``, the figures' style; ``checks``, argument checks; ``book``, the chapters'
-shared helpers). ``tutorial`` reproduces the tutorial the book
+``gated``, the gated linear units of today's feed-forward layers; ``networks`` (``mlp``,
+``stacked``, ``gpt``); ``signal_propagation``, the mean-field theory; ``probes``, per-layer gradient
+measurements; ``normalisation``, LayerNorm, RMSNorm and BatchNorm from their definitions, with
+their Jacobians; ``tasks``, the small training tasks the chapters share; ``plotting``, the figures'
+style; ``checks``, argument checks; ``book``, the chapters' shared helpers). ``tutorial`` reproduces
+the tutorial the book
 starts from. Each chapter's experiments and figures are in ``chapters/<chapter file name>/``.
 
 The top-level names are loaded lazily (PEP 562): ``import gradflow`` imports no submodule, and
@@ -33,6 +34,13 @@ _EXPORTS = {
     "GPT": "networks.gpt",
     "GPTConfig": "networks.gpt",
     "parameter_count": "networks.gpt",
+    "deepnorm_constants": "networks.gpt",
+    "GatedFeedForward": "gated",
+    "gated_unit": "gated",
+    "glu": "gated",
+    "geglu": "gated",
+    "swiglu": "gated",
+    "matched_hidden_width": "gated",
     "DeepMLP": "networks.mlp",
     "StackedMLP": "networks.stacked",
     "gradient_profile": "probes",

@@ -27,6 +27,21 @@ feed-forward branch, the ones whose output is added to the residual stream) get 
 per block. (OpenAI's released code, ``src/model.py`` of openai/gpt-2, draws the position
 embeddings with std 0.01 and applies no residual scaling.)
 
+Three more switches carry the model past GPT-2 (the chapter "After GPT-2"); their defaults
+leave the model above unchanged, parameter for parameter and random draw for random draw:
+
+- ``ffn``: ``"gelu"`` (above), or a gated feed-forward layer, ``"swiglu"`` or ``"geglu"``
+  (Shazeer 2020; ``gradflow.gated``), of hidden width 8d/3 so that its weights match the GELU
+  layer's 8 d^2.
+- ``norm``: ``"layernorm"``, or ``"rmsnorm"`` (Zhang & Sennrich 2019; ``torch.nn.RMSNorm``, as
+  LLaMA uses), for every normalisation of the model.
+- ``residual``: ``"standard"`` (above); ``"deepnorm"``, Post-LN with the stream up-weighted,
+  x = LN(alpha x + f(x)), and the feed-forward weights, the attention's value and output
+  projections drawn beta times smaller, with alpha = (2N)^(1/4), beta = (8N)^(-1/4) for a
+  decoder-only model of N blocks (Wang et al. 2022, DeepNet; the constants of their code,
+  microsoft/torchscale); or ``"rezero"``, each branch multiplied by a learned scalar that starts
+  at zero (Bachlechner et al. 2020), so that every block starts as the identity.
+
 Shapes: token ids ``(B, T)`` with ``T <= block_size``; hidden states ``(B, T, n_embd)``; logits
 ``(B, T, vocab_size)``. No dropout: every forward pass is deterministic.
 """
@@ -34,7 +49,7 @@ Shapes: token ids ``(B, T)`` with ``T <= block_size``; hidden states ``(B, T, n_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -42,8 +57,29 @@ from torch.nn import functional as F
 
 from ..activations import GELU
 from ..checks import one_of, positive_int
+from ..gated import GatedFeedForward, matched_hidden_width
 
 LN_PLACEMENTS = ("pre", "post")
+#: The feed-forward layers: GPT-2's GELU layer, and two gated layers (``gradflow.gated``).
+FFN_KINDS = ("gelu", "swiglu", "geglu")
+#: The normalisations: ``torch.nn.LayerNorm`` or ``torch.nn.RMSNorm``.
+NORM_KINDS = ("layernorm", "rmsnorm")
+#: How each branch joins the residual stream (see the module docstring).
+RESIDUAL_KINDS = ("standard", "deepnorm", "rezero")
+
+
+def deepnorm_constants(n_layer: int | None) -> tuple[float, float]:
+    """DeepNorm's (alpha, beta) for a decoder-only model of ``n_layer`` blocks N:
+    alpha = (2N)^(1/4) up-weights the stream in x = LN(alpha x + f(x)), beta = (8N)^(-1/4)
+    scales the initial feed-forward, value and output-projection weights (Wang et al. 2022,
+    DeepNet, arXiv:2203.00555; ``torchscale/architecture/decoder.py`` computes alpha as
+    ``math.pow(2.0 * args.decoder_layers, 0.25)`` and divides those weights by
+    ``math.pow(8.0 * args.decoder_layers, 0.25)``)."""
+    if n_layer is None:
+        raise ValueError("DeepNorm needs the number of blocks N: alpha = (2N)^(1/4) and "
+                         "beta = (8N)^(-1/4) are computed from it; got n_layer=None")
+    n = positive_int("n_layer", n_layer)
+    return (2 * n) ** 0.25, (8 * n) ** -0.25
 
 
 @dataclass(frozen=True)
@@ -61,6 +97,10 @@ class GPTConfig:
         scaled_init: std 0.02 / sqrt(2 N) for the residual projections (nanoGPT's reading of
             GPT-2's section 2.3).
         init_std: standard deviation of every other weight (0.02 in GPT-2).
+        ffn: ``"gelu"`` (GPT-2), ``"swiglu"`` or ``"geglu"`` (hidden width 8d/3).
+        norm: ``"layernorm"`` (GPT-2) or ``"rmsnorm"``.
+        residual: ``"standard"``, ``"deepnorm"`` (needs ``ln_placement="post"`` and
+            ``scaled_init=False``: beta replaces GPT-2's factor) or ``"rezero"``.
     """
 
     vocab_size: int = 16
@@ -72,6 +112,9 @@ class GPTConfig:
     shortcuts: bool = True
     scaled_init: bool = True
     init_std: float = 0.02
+    ffn: str = "gelu"
+    norm: str = "layernorm"
+    residual: str = "standard"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -88,10 +131,51 @@ class GPTConfig:
         std = self.init_std
         if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
             raise ValueError(f"init_std must be a positive finite number, got {std!r}")
+        one_of("ffn", self.ffn, FFN_KINDS, what="feed-forward kind")
+        one_of("norm", self.norm, NORM_KINDS, what="norm kind")
+        one_of("residual", self.residual, RESIDUAL_KINDS, what="residual kind")
+        if self.residual != "standard" and not self.shortcuts:
+            raise ValueError(f"residual={self.residual!r} scales the shortcut or the branch: "
+                             f"it needs shortcuts=True")
+        if self.residual == "deepnorm":
+            deepnorm_constants(self.n_layer)
+            if self.ln_placement != "post" or self.scaled_init:
+                raise ValueError(
+                    "DeepNorm is a Post-LN scheme whose beta replaces GPT-2's scaled "
+                    "initialisation: use ln_placement='post' and scaled_init=False, got "
+                    f"ln_placement={self.ln_placement!r}, scaled_init={self.scaled_init}")
+
+    def __repr__(self) -> str:
+        """The fields as a dataclass shows them, leaving out the options of the chapter "After
+        GPT-2" while they keep their defaults (so GPT-2's config reads as it always has)."""
+        shown = [f for f in fields(self)
+                 if f.name not in ("ffn", "norm", "residual") or getattr(self, f.name) != f.default]
+        return f"GPTConfig({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
+
+    @property
+    def ffn_hidden(self) -> int:
+        """Hidden width of the feed-forward layer: 4d for GELU, 8d/3 (rounded) for a gated one."""
+        if self.ffn == "gelu":
+            return 4 * self.n_embd
+        return matched_hidden_width(self.n_embd)
+
+    @property
+    def alpha(self) -> float:
+        """The factor on the stream in x = LN(alpha x + f(x)): DeepNorm's (2N)^(1/4), else 1."""
+        return deepnorm_constants(self.n_layer)[0] if self.residual == "deepnorm" else 1.0
+
+    @property
+    def beta(self) -> float:
+        """DeepNorm's (8N)^(-1/4) on the initial feed-forward, value and output-projection
+        weights; 1 for the other residual kinds."""
+        return deepnorm_constants(self.n_layer)[1] if self.residual == "deepnorm" else 1.0
 
     @property
     def residual_std(self) -> float:
-        """Std of the residual projections: 0.02 / sqrt(2 N) with ``scaled_init``, else 0.02."""
+        """Std of the residual projections: 0.02 / sqrt(2 N) with ``scaled_init``, 0.02 beta
+        with DeepNorm, else 0.02 (0.02 standing for ``init_std``)."""
+        if self.residual == "deepnorm":
+            return self.init_std * self.beta
         if self.scaled_init:
             return self.init_std / math.sqrt(2 * self.n_layer)
         return self.init_std
@@ -143,33 +227,57 @@ class FeedForward(nn.Module):
         return self.c_proj(self.gelu(self.c_fc(x)))
 
 
+def make_norm(config: GPTConfig) -> nn.Module:
+    """The config's normalisation over the last dimension: LayerNorm or RMSNorm (default eps)."""
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(config.n_embd)
+    return nn.LayerNorm(config.n_embd)
+
+
+def make_ffn(config: GPTConfig) -> nn.Module:
+    """The config's feed-forward layer: :class:`FeedForward` (GELU) or a gated one."""
+    if config.ffn == "gelu":
+        return FeedForward(config)
+    return GatedFeedForward(config.n_embd, config.ffn_hidden, config.ffn)
+
+
 class Block(nn.Module):
     """One transformer block: an attention branch and a feed-forward branch.
 
     Pre-LN (GPT-2):       x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
     Post-LN (Vaswani):    x = ln_1(x + attn(x));  x = ln_2(x + mlp(x))
     Without shortcuts the ``x +`` is dropped and the branch output replaces x.
+    DeepNorm (Post-LN):   x = ln_1(alpha x + attn(x)); ...
+    ReZero:               x = x + g_1 attn(ln_1(x)); ...   with g_1 = g_2 = 0 at initialisation
     """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.pre_ln = config.ln_placement == "pre"
         self.shortcuts = config.shortcuts
-        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.alpha = config.alpha
+        self.ln_1 = make_norm(config)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd)
-        self.mlp = FeedForward(config)
+        self.ln_2 = make_norm(config)
+        self.mlp = make_ffn(config)
+        if config.residual == "rezero":
+            self.rezero_1 = nn.Parameter(torch.zeros(()))
+            self.rezero_2 = nn.Parameter(torch.zeros(()))
+        else:
+            self.rezero_1 = self.rezero_2 = None
 
-    def _sublayer(self, x: torch.Tensor, ln: nn.LayerNorm, branch: nn.Module) -> torch.Tensor:
-        if self.pre_ln:
-            out = branch(ln(x))
-            return x + out if self.shortcuts else out
-        out = branch(x)
-        return ln(x + out if self.shortcuts else out)
+    def _sublayer(self, x: torch.Tensor, ln: nn.Module, branch: nn.Module,
+                  gain: nn.Parameter | None) -> torch.Tensor:
+        out = branch(ln(x)) if self.pre_ln else branch(x)
+        if gain is not None:
+            out = gain * out
+        if self.shortcuts:
+            out = x + out if self.alpha == 1.0 else self.alpha * x + out
+        return out if self.pre_ln else ln(out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._sublayer(x, self.ln_1, self.attn)
-        return self._sublayer(x, self.ln_2, self.mlp)
+        x = self._sublayer(x, self.ln_1, self.attn, self.rezero_1)
+        return self._sublayer(x, self.ln_2, self.mlp, self.rezero_2)
 
 
 class GPT(nn.Module):
@@ -192,7 +300,7 @@ class GPT(nn.Module):
         self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position embedding
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
         # Pre-LN needs a LayerNorm after the last block (GPT-2 section 2.3); Post-LN already has one.
-        self.ln_f = nn.LayerNorm(config.n_embd) if config.ln_placement == "pre" else nn.Identity()
+        self.ln_f = make_norm(config) if config.ln_placement == "pre" else nn.Identity()
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying, as in GPT-2
         self.reset_parameters(seed)
@@ -211,7 +319,22 @@ class GPT(nn.Module):
             elif isinstance(module, nn.LayerNorm):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.RMSNorm):
+                nn.init.ones_(module.weight)
         for block in self.blocks:
+            if block.rezero_1 is not None:  # ReZero: every branch starts switched off
+                nn.init.zeros_(block.rezero_1)
+                nn.init.zeros_(block.rezero_2)
+            if self.config.residual == "deepnorm":
+                # DeepNet (Wang et al. 2022): the feed-forward weights and the attention's value
+                # and output projections are drawn beta times smaller (Q and K are not).
+                d = self.config.n_embd
+                block.attn.c_attn.weight[2 * d:].mul_(self.config.beta)  # rows: Q, K, then V
+                for layer in block.mlp.modules():
+                    if isinstance(layer, nn.Linear):
+                        layer.weight.mul_(self.config.beta)
+                block.attn.c_proj.weight.mul_(self.config.beta)
+                continue
             # GPT-2's paper, section 2.3: scale residual layers by 1/sqrt(N); N = 2 * n_layer is
             # nanoGPT's and Hugging Face's count (OpenAI's released code does not scale).
             for projection in (block.attn.c_proj, block.mlp.c_proj):
@@ -273,8 +396,13 @@ def parameter_count(config: GPTConfig) -> int:
 
     With d = n_embd, V = vocab_size, T = block_size and N = n_layer:
     embeddings V d + T d; per block 12 d^2 + 13 d (LayerNorms 4d, attention 3d^2 + 3d + d^2 + d,
-    feed-forward 4d^2 + 4d + 4d^2 + d); a final LayerNorm 2d for Pre-LN only.
+    feed-forward 4d^2 + 4d + 4d^2 + d); a final LayerNorm 2d for Pre-LN only. A gated
+    feed-forward layer of hidden width h has 3 d h + 2 h + d instead of 8 d^2 + 5 d; an RMSNorm
+    has d parameters (a gain, no shift) instead of 2d; ReZero adds 2 scalars per block.
     """
-    d = config.n_embd
-    final_ln = 2 * d if config.ln_placement == "pre" else 0
-    return config.vocab_size * d + config.block_size * d + config.n_layer * (12 * d * d + 13 * d) + final_ln
+    d, h = config.n_embd, config.ffn_hidden
+    norm = d if config.norm == "rmsnorm" else 2 * d
+    ffn = 8 * d * d + 5 * d if config.ffn == "gelu" else 3 * d * h + 2 * h + d
+    block = 2 * norm + (4 * d * d + 4 * d) + ffn + (2 if config.residual == "rezero" else 0)
+    final_norm = norm if config.ln_placement == "pre" else 0
+    return config.vocab_size * d + config.block_size * d + config.n_layer * block + final_norm

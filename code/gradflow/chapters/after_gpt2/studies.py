@@ -1,0 +1,142 @@
+"""The training studies of the chapter "After GPT-2": the feed-forward comparison over seeds and
+the stability map of deep stacks, both run with :func:`training.train_copies` on the GPT
+chapter's sorting task. Every function returns plain data and never prints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from ... import checks
+from ...networks.gpt import FFN_KINDS, GPTConfig, parameter_count
+from ...tasks.sequence import TRAIN_CONFIG, TRAIN_TASK, SequenceTask
+from .training import final_loss, train_copies
+
+# --- The feed-forward comparison -------------------------------------------------------------
+
+#: The comparison's model: the GPT chapter's training model made smaller for the time budget
+#: (4 blocks instead of 12) and of width 24, so that 3 divides 4d and the gated layers' weights
+#: match the GELU layer's exactly (8d/3 = 64 hidden units against 4d = 96).
+FFN_CONFIG = replace(TRAIN_CONFIG, n_layer=4, n_embd=24)
+
+
+def ffn_comparison(kinds: Sequence[str] = FFN_KINDS, seeds: Sequence[int] = (0, 1, 2, 3),
+                   config: GPTConfig = FFN_CONFIG, steps: int = 60, lr: float = 3e-3,
+                   batch_size: int = 16, data_seed: int = 1) -> pd.DataFrame:
+    """Train ``config`` with each feed-forward kind from each seed (the copies of one kind
+    trained together; every run sees the same batches). Returns one row per run with columns
+    ``ffn, seed, params, final_loss`` (mean training loss over the last 10 steps) and
+    ``accuracy``."""
+    kinds = checks.some_of("kinds", kinds, FFN_KINDS)
+    seeds = checks.seeds(seeds)
+    rows = []
+    for kind in kinds:
+        kind_config = replace(config, ffn=kind)
+        run = train_copies(kind_config, seeds=seeds, lrs=lr, steps=steps, batch_size=batch_size,
+                           data_seed=data_seed, eval_size=200)
+        for seed, loss, accuracy in zip(seeds, final_loss(run), run.accuracy):
+            rows.append({"ffn": kind, "seed": seed, "params": parameter_count(kind_config),
+                         "final_loss": float(loss), "accuracy": float(accuracy)})
+    return pd.DataFrame(rows)
+
+
+def ffn_summary(frame: pd.DataFrame, reference: str = "gelu") -> pd.DataFrame:
+    """Per kind: the mean and sample standard deviation over seeds of the final loss, and the
+    mean and standard deviation over seeds of its difference from ``reference`` on the same
+    seed (the runs of one seed share their data, so the difference is paired)."""
+    checks.columns(frame, ["ffn", "seed", "final_loss"], "ffn_summary")
+    wide = frame.pivot(index="seed", columns="ffn", values="final_loss")
+    if reference not in wide:
+        raise ValueError(f"reference {reference!r} is not among the kinds {list(wide.columns)}")
+    difference = wide.sub(wide[reference], axis=0)
+    return pd.DataFrame({
+        "mean loss": wide.mean(), "sd over seeds": wide.std(ddof=1),
+        f"mean difference from {reference}": difference.mean(),
+        "sd of the difference": difference.std(ddof=1),
+    }).loc[list(dict.fromkeys(frame["ffn"]))]
+
+
+# --- The stability map ----------------------------------------------------------------------
+
+#: The map's stack: 12 blocks of width 16 (4 heads), every weight drawn with std 1/sqrt(16), the
+#: scale of the Xavier-type initialisations that Xiong et al. 2020 and Wang et al. 2022 analyse.
+MAP_BASE = replace(TRAIN_CONFIG, n_layer=12, n_embd=16, init_std=1 / math.sqrt(16))
+#: The four ways of joining the branches to the stream that the map compares.
+MAP_VARIANTS = {
+    "Post-LN": replace(MAP_BASE, ln_placement="post", scaled_init=False),
+    "Pre-LN": replace(MAP_BASE, ln_placement="pre", scaled_init=True),
+    "DeepNorm": replace(MAP_BASE, ln_placement="post", scaled_init=False, residual="deepnorm"),
+    "ReZero": replace(MAP_BASE, ln_placement="pre", scaled_init=False, residual="rezero"),
+}
+MAP_LRS = (1e-3, 1e-2, 1e-1)
+MAP_STEPS = 24
+MAP_WARMUP = 8
+MAP_BATCH = 16
+#: The steps after which the map records each run's relative output change.
+UPDATE_STEPS = (1, MAP_WARMUP)
+OUTCOMES = ("learned", "partial", "stuck", "diverged")
+
+
+def classify(loss: float, start: float, task: SequenceTask = TRAIN_TASK) -> str:
+    """A run's outcome from its final loss: ``"diverged"`` (not finite, or above the loss it
+    started from), ``"stuck"`` (within 0.05 of ln(n_symbols), the best loss of a model that
+    ignores its input and its position), ``"learned"`` (below the best loss of a model that
+    knows only the position), else ``"partial"``."""
+    blind = task.input_blind_losses()
+    if not math.isfinite(loss) or loss > start:
+        return "diverged"
+    if loss > blind["same at every position"] - 0.05:
+        return "stuck"
+    if loss < blind["position only"]:
+        return "learned"
+    return "partial"
+
+
+def stability_map(variants: Mapping[str, GPTConfig] = MAP_VARIANTS,
+                  lrs: Sequence[float] = MAP_LRS, warmup: int = MAP_WARMUP,
+                  steps: int = MAP_STEPS, batch_size: int = MAP_BATCH, seed: int = 0,
+                  update_steps: Sequence[int] = UPDATE_STEPS,
+                  task: SequenceTask = TRAIN_TASK) -> pd.DataFrame:
+    """Train every variant at every learning rate, without and with a linear warm-up over
+    ``warmup`` steps, from one seed and on the same batches (the copies of one variant are
+    trained together). Returns one row per run: ``variant, lr, warmup`` (bool),
+    ``start_loss, final_loss`` (first step; mean of the last 5), ``accuracy``, ``losses`` (the
+    loss at every step, a list), ``outcome``
+    (:func:`classify`) and ``update_<t>`` for each step t of ``update_steps`` (the relative
+    change of the logits after t steps)."""
+    lrs = [checks.positive_number("lr", lr) for lr in lrs]
+    checks.positive_int("warmup", warmup)
+    rows = []
+    for name, config in variants.items():
+        run = train_copies(config, seeds=seed, lrs=lrs * 2,
+                           warmups=[0] * len(lrs) + [warmup] * len(lrs), steps=steps,
+                           batch_size=batch_size, update_steps=update_steps, eval_size=100,
+                           task=task)
+        finals = final_loss(run, last=5)
+        for i, (lr, w) in enumerate(zip(run.lrs, run.warmups)):
+            row = {"variant": name, "lr": lr, "warmup": w > 0,
+                   "start_loss": float(run.losses[0, i]), "final_loss": float(finals[i]),
+                   "accuracy": float(run.accuracy[i]),
+                   "losses": [float(x) for x in run.losses[:, i]]}
+            row["outcome"] = classify(row["final_loss"], row["start_loss"], task)
+            for t in update_steps:
+                row[f"update_{t}"] = float(run.updates[t][i])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def map_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The map as a table of text: rows variant and warm-up, one column per learning rate,
+    each cell "outcome (final loss)"."""
+    checks.columns(frame, ["variant", "lr", "warmup", "final_loss", "outcome"], "map_table")
+    cells = frame.assign(cell=[f"{o} ({loss:.2f})" if np.isfinite(loss) else o
+                               for o, loss in zip(frame["outcome"], frame["final_loss"])])
+    table = cells.pivot_table(index=["variant", "warmup"], columns="lr", values="cell",
+                              aggfunc="first", sort=False)
+    table.columns = [f"lr {lr:g}" for lr in table.columns]
+    return table.rename(index={True: "with warm-up", False: "without"}, level="warmup")
