@@ -107,7 +107,7 @@ def add_chapter(root: Path, name: str, body: str) -> None:
     header = (REPO / "book" / "shortcut_connections.md").read_text().split("---\n", 2)[1]
     (root / "book" / f"{name}.md").write_text(f"---\n{header}---\n\n# {name}\n\n{body}\n")
     toc = (root / "_toc.yml").read_text()
-    last = "      - file: book/gpt_block\n"  # the last chapter of the numbered part
+    last = "      - file: book/after_gpt2\n"  # the last chapter of the numbered part
     assert toc.count(last) == 1
     (root / "_toc.yml").write_text(toc.replace(last, f"{last}      - file: book/{name}\n"))
 
