@@ -7,7 +7,7 @@ Run from the repository root (after ``bash scripts/setup.sh``):
 
 Everything runs on a copy of the repository in a temporary folder, never on the working tree. It
 writes ``benchmarks/results/latest.json`` and ``benchmarks/results/latest.md`` and, with
-``--update-readme``, puts the markdown table into README.md between the benchmark markers.
+``--update-guide``, puts the markdown table into CONTRIBUTING.md between the benchmark markers.
 
 Measured (wall-clock seconds, median of ``--repeats`` runs; the machine is shared and noisy, so
 ratios matter more than absolute values):
@@ -15,7 +15,7 @@ ratios matter more than absolute values):
   executed; per-chapter execution time from myst-nb's log;
 - no-change rebuild; rebuild after a prose-only edit (must execute no cell); rebuilds after an edit
   to a module every chapter imports and to one only the GPT chapter imports (each must execute
-  exactly the chapters whose code depends on it, see README "Never stale");
+  exactly the chapters whose code depends on it, see CONTRIBUTING.md "Never stale");
 - compute floor: every chapter's code cells, converted to Python by jupytext, run one chapter after
   another in one process; and the cold build's ratio to it;
 - page weight of every page under ``book/``: its HTML plus its images, in kB of 1,000 bytes
@@ -260,12 +260,12 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str) -> None:
-    readme = REPO / "README.md"
+def update_guide(table: str) -> None:
+    readme = REPO / "CONTRIBUTING.md"
     text = readme.read_text()
     start, end = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
     if start not in text or end not in text:
-        raise SystemExit("README.md has no benchmark markers")
+        raise SystemExit("CONTRIBUTING.md has no benchmark markers")
     before, rest = text.split(start, 1)
     _, after = rest.split(end, 1)
     readme.write_text(f"{before}{start}\n{table}{end}{after}")
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--test-repeats", type=int, default=3, help="runs of the test suite; 0 skips it")
-    parser.add_argument("--update-readme", action="store_true", help="put the table into README.md")
+    parser.add_argument("--update-guide", action="store_true", help="put the table into CONTRIBUTING.md")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="gradflow-bench-") as tmp:
@@ -295,8 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
     (RESULTS / "latest.md").write_text(table)
-    if args.update_readme:
-        update_readme(table)
+    if args.update_guide:
+        update_guide(table)
     print(table)
 
 
