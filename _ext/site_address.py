@@ -20,6 +20,7 @@ meta tags and the sitemap name addresses, they do not fetch them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import urlparse
 from xml.etree import ElementTree
@@ -35,6 +36,10 @@ ICON = "book/_static/favicon.svg"
 
 def configure(app: Sphinx, config) -> None:
     from reader_notebooks import site_url
+
+    # The cards' font (Roboto Flex, shipped by sphinxext-opengraph) has no bold face; matplotlib
+    # says so on stderr for every card and draws the regular one, which is what the cards show.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
     address = site_url(app)
     if not address:

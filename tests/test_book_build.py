@@ -184,7 +184,10 @@ def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, mon
     source = warm_copy / "code" / "gradflow" / "activations.py"
     text = source.read_text()
     assert "TANH_CUBIC_COEFFICIENT = 0.044715" in text
-    edited = text.replace("TANH_CUBIC_COEFFICIENT = 0.044715", "TANH_CUBIC_COEFFICIENT = 0.1")
+    # 0.045: enough to move the tutorial table's fourth digit, small enough that every chapter's
+    # asserted conclusions still hold (the After GPT-2 stability map is one run per cell, and a
+    # tenfold larger change moves some of its runs across an outcome's threshold).
+    edited = text.replace("TANH_CUBIC_COEFFICIENT = 0.044715", "TANH_CUBIC_COEFFICIENT = 0.045")
     source.write_text(edited)
     second = build_book(warm_copy, strict=False)
     assert second.returncode == 0, second.log[-4000:]
@@ -193,7 +196,7 @@ def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, mon
     chapters = sorted(str(p.relative_to(warm_copy)) for p in notebook_chapters(warm_copy))
     assert sorted(str(Path(line).relative_to(warm_copy)) for line in second.executed) == chapters
 
-    monkeypatch.setattr(activations, "TANH_CUBIC_COEFFICIENT", 0.1)
+    monkeypatch.setattr(activations, "TANH_CUBIC_COEFFICIENT", 0.045)
     expected = expected_table_values(gradflow.compare_shortcuts())
     after = table_cells(second.page("shortcut_connections"))
     assert after != before

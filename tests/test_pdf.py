@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,8 @@ def test_the_book_has_every_chapter_title_with_a_bookmark(built_book, printed):
     from pypdf import PdfReader
 
     folder, _ = printed
-    text = text_of(folder / BOOK)
+    # Chromium prints "fi" in a heading as one ligature glyph, which pypdf reads as U+FB01.
+    text = unicodedata.normalize("NFKC", text_of(folder / BOOK))
     titles = [title_of(source) for source in toc_sources(built_book.root)]
     missing = [t for t in titles if words(t) not in text]
     assert not missing, f"chapter titles missing from the PDF: {missing}"
@@ -183,7 +185,7 @@ def test_every_figure_is_embedded_as_its_source_drew_it(built_book, printed):
         drawn = {alt for alt, painted in tagged_figures(folder / f"{source.stem}.pdf") if painted}
         missing = [a[:60] for a in alts if a not in drawn]
         assert not missing, f"{source.stem}.pdf: figures missing: {missing}"
-    assert len(all_alts) == 19
+    assert len(all_alts) >= 19   # the first four chapters' figures, and the new chapters'
     # Each chapter's explorable figure prints its static image, with the alt text it carries.
     explorables = 0
     for source in toc_sources(built_book.root):
@@ -194,7 +196,9 @@ def test_every_figure_is_embedded_as_its_source_drew_it(built_book, printed):
         for image in images:
             explorables += 1
             assert words(image["alt"]) in drawn, f"{source.stem}.pdf: explorable not printed"
-    assert explorables == 4
+    expected = sum(source.read_text().count("```{glue:figure} explorable_")
+                   for source in toc_sources(built_book.root))
+    assert explorables == expected >= 7   # one per chapter
     drawn = {alt for alt, painted in tagged_figures(folder / BOOK) if painted}
     assert set(all_alts) <= drawn, "the book PDF lacks figures its chapters have"
     # The PNG figures are embedded at their own resolution; every other figure is SVG, printed

@@ -169,3 +169,13 @@ def test_replay_rejects_what_it_cannot_replay():
                                   editions.NOTEBOOK_3829CCD)
     with pytest.raises(TypeError, match="Float32Arithmetic"):
         editions.replay_gradients(model, [1.0, 0.0, -1.0], "3829ccd")
+
+
+def test_this_build_agrees_with_both_printouts_to_the_four_digits_the_tables_show():
+    # The chapter says so; its build does not assert it (tests/test_book_build.py edits GELU).
+    built = gradflow.compare_shortcuts().gradients
+    for key in ("557ddfc", "3829ccd"):
+        _, printed = COPIES[key]
+        for use_shortcut, column in ((False, experiments.PLAIN), (True, experiments.SHORTCUT)):
+            assert [gradflow.format_gradient(v) for v in built[column]] == [
+                gradflow.format_gradient(v) for v in printed[use_shortcut]], (key, column)

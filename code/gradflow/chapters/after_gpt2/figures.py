@@ -93,8 +93,8 @@ def explorable_map(frame: pd.DataFrame):
     text = readout(
         chosen.transform_aggregate(text="values(datum)")
         .transform_calculate(label="join(pluck(datum.text, 'lr'), ', ')"),
-        "'final loss (mean of the last 5 steps) at lr ' + join(pluck(datum.text, 'lr'), ', ') "
-        "+ ':\\n' + join(pluck(datum.text, 'f'), ', ')")
+        "'final loss, mean of the last 5 steps, at lr\\n' + join(pluck(datum.text, 'lr'), ', ') "
+        "+ ': ' + join(pluck(datum.text, 'f'), ', ')")
     chart = alt.layer(lines, text).properties(
         width=480, height=260, title=title("Training loss of a 12-block stack")).add_params(*controls)
     return explorable(

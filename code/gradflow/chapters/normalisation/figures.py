@@ -179,7 +179,7 @@ def explorable_normalisers(table: pd.DataFrame, *, start: tuple[int, str, str] =
     lines = long.mark_line(point=True).encode(
         x=alt.X("block:Q", title="block l", scale=alt.Scale(domain=[1, max(depths)], nice=False)),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title="value (log scale)"),
-        color=alt.Color("quantity:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=300),
+        color=alt.Color("quantity:N", title=None, legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=300),
                         scale=alt.Scale(domain=list(names.values()),
                                         range=[PALETTE["blue"], PALETTE["vermillion"]])))
     text = readout(chosen, (
