@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,3 +169,92 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+#: Runs one reader notebook in a fresh kernel over socket files (``_ext/kernel_sockets.py``: the
+#: chapters run side by side, and TCP kernels started at once can lose their ports), with one
+#: extra last cell that prints the ``gradflow`` modules the chapter's code loaded.
+EXECUTE_READER_NOTEBOOK = """
+import importlib.util, json, sys
+from pathlib import Path
+import nbformat
+from nbclient import NotebookClient
+
+ext, source, target = (Path(a) for a in sys.argv[1:4])
+spec = importlib.util.spec_from_file_location("kernel_sockets", ext / "kernel_sockets.py")
+sockets = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sockets)
+notebook = nbformat.read(source, 4)
+notebook.cells.append(nbformat.v4.new_code_cell(
+    "import json as _json, sys as _sys\\n"
+    "print('LOADED ' + _json.dumps(sorted(m for m in _sys.modules if m.startswith('gradflow'))))"))
+NotebookClient(notebook, timeout=600, kernel_name="python3",
+               kernel_manager_class=sockets.SocketFileKernelManager,
+               resources={"metadata": {"path": str(source.parent)}}).execute()
+nbformat.write(notebook, target)
+"""
+
+
+@dataclass
+class ExecutedNotebook:
+    """A reader notebook executed outside the book, and the gradflow modules its code loaded."""
+
+    written: object       # the notebook as the build wrote it (before it ran)
+    executed: object      # the same notebook after it ran, its last (added) cell included
+    loaded: list[str]
+
+
+@pytest.fixture(scope="session")
+def executed_reader_notebooks(built_book, tmp_path_factory) -> dict[str, ExecutedNotebook]:
+    """Every chapter's reader notebook, copied to a folder outside the repository and executed
+    there, two chapters at a time (one per core, as the build runs them), each in its own process
+    and kernel with the built copy's package on ``PYTHONPATH``. Shared by the reader-notebook test
+    (do the numbers come out as written?) and the chapter-dependency test (which modules did each
+    chapter load?), so that each chapter runs once for both."""
+    import json
+
+    import nbformat
+
+    folder = tmp_path_factory.mktemp("readers")
+    assert not folder.resolve().is_relative_to(REPO)
+    driver = folder / "execute.py"
+    driver.write_text(EXECUTE_READER_NOTEBOOK)
+    env = dict(os.environ, PYTHONPATH=str(built_book.root / "code"), MPLBACKEND="Agg")
+    names = [path.stem for path in notebook_chapters(built_book.root)]
+    waiting, running, result = list(names), {}, {}
+    # One chapter per core, as the build runs them: each chapter times itself against a budget,
+    # and more chapters than cores at once would make a page's time note differ from the site's.
+    slots = max(1, min(os.cpu_count() or 1, 2))
+    deadline = time.monotonic() + 1800
+    while waiting or running:
+        if time.monotonic() > deadline:
+            for _, _, process in running.values():
+                process.kill()
+            pytest.fail(f"reader notebooks still running after 30 minutes: {sorted(running)}")
+        while waiting and len(running) < slots:
+            name = waiting.pop(0)
+            chapter = folder / name
+            chapter.mkdir()
+            source = chapter / f"{name}.ipynb"
+            shutil.copy(built_book.root / "_build" / "notebooks" / "book" / f"{name}.ipynb",
+                        source)
+            log = (chapter / "stderr.txt").open("w")
+            running[name] = (source, log, subprocess.Popen(
+                [sys.executable, str(driver), str(REPO / "_ext"), str(source),
+                 str(chapter / "executed.ipynb")],
+                cwd=chapter, env=env, stdout=subprocess.DEVNULL, stderr=log))
+        finished = [n for n, (_, _, process) in running.items() if process.poll() is not None]
+        if not finished:
+            time.sleep(0.5)
+            continue
+        name = finished[0]
+        source, log, process = running.pop(name)
+        log.close()
+        err = (source.parent / "stderr.txt").read_text()
+        assert process.returncode == 0, f"{name}: {err[-3000:]}"
+        executed = nbformat.read(source.parent / "executed.ipynb", 4)
+        printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+        loaded = json.loads(printed.split("LOADED ", 1)[1])
+        result[name] = ExecutedNotebook(nbformat.read(source, 4), executed, loaded)
+    return result
+

@@ -7,8 +7,6 @@ right answer is known, and on the book itself against what its chapters really i
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -199,42 +197,19 @@ def module_file(module: str) -> str:
     return f"{relative}.py"
 
 
-RECORD_IMPORTS = """
-import json, os, runpy, sys
-import matplotlib
-matplotlib.use("Agg")
-os.chdir(sys.argv[1])
-runpy.run_path(sys.argv[2], run_name="__main__")
-print("LOADED " + json.dumps(sorted(m for m in sys.modules if m.startswith("gradflow"))))
-"""
-
-
 @pytest.mark.build
-def test_every_module_a_chapter_loads_when_run_is_among_its_dependencies(tmp_path):
-    """Run every chapter's code as a script (all at once, one process each) and compare the
-    gradflow modules it really loaded with the static analysis: none may be missing."""
-    driver = tmp_path / "record.py"
-    driver.write_text(RECORD_IMPORTS)
-    jupytext = str(Path(sys.executable).with_name("jupytext"))
-    env = dict(os.environ, PYTHONPATH=str(REPO / "code"), MPLBACKEND="Agg")
-    running = {}
-    for chapter in notebook_chapters(REPO):
-        script = tmp_path / f"{chapter.stem}.py"
-        subprocess.run([jupytext, "--quiet", "--to", "py:percent", "-o", str(script), str(chapter)],
-                       check=True, capture_output=True)
-        running[chapter.stem] = subprocess.Popen(
-            [sys.executable, str(driver), str(REPO / "book"), str(script)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+def test_every_module_a_chapter_loads_when_run_is_among_its_dependencies(
+    executed_reader_notebooks,
+):
+    """Every chapter's code, run (as its reader notebook, in a fresh kernel: the fixture that the
+    reader-notebook test shares), loads exactly the gradflow modules the static analysis names:
+    none is missing, and none is named needlessly."""
     expected = book_dependencies()
-    for name, process in running.items():
-        out, err = process.communicate(timeout=900)
-        assert process.returncode == 0, err[-3000:]
-        line = next(line for line in out.splitlines() if line.startswith("LOADED "))
-        loaded = {module_file(m) for m in json.loads(line.removeprefix("LOADED "))}
+    assert set(executed_reader_notebooks) == set(expected)
+    for name, run in executed_reader_notebooks.items():
+        loaded = {module_file(m) for m in run.loaded}
         assert loaded, name
         assert loaded <= expected[name], f"{name} loaded {sorted(loaded - expected[name])}"
-        # and the analysis is not needlessly wide: it names only modules the chapter loads
         assert expected[name] == loaded, name
 
 
