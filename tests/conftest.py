@@ -258,3 +258,36 @@ def executed_reader_notebooks(built_book, tmp_path_factory) -> dict[str, Execute
         result[name] = ExecutedNotebook(nbformat.read(source, 4), executed, loaded)
     return result
 
+
+
+#: Debian's Chromium, which Playwright drives and ``scripts/pdf.py`` prints with.
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def require_chromium() -> None:
+    """Fail under CI (``CI`` set), skip elsewhere, with a clear reason, when Chromium is missing."""
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def released_book(built_book, tmp_path_factory) -> Path:
+    """``scripts/release.py`` run on a copy of the built book (its execution cache and pages
+    included): the copy's root, with the release files in ``dist/`` and the PDFs that
+    ``scripts/pdf.py`` printed for it in ``_build/html/pdf/``. The release tests open its files;
+    the PDF tests read its PDFs, so that the site is printed once per session."""
+    require_chromium()
+    import gradflow
+
+    root = tmp_path_factory.mktemp("release") / "repo"
+    shutil.copytree(built_book.root, root)   # _build too: the execution cache and the pages
+    env = dict(os.environ, PYTHONPATH=str(root / "code"))
+    done = subprocess.run(
+        [sys.executable, str(root / "scripts" / "release.py"), "v" + gradflow.__version__,
+         "--out", str(root / "dist")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return root

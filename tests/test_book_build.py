@@ -91,28 +91,85 @@ def test_no_error_output_in_any_page(built_book):
         assert 'class="output stderr"' not in html, page
 
 
-# --- strictness -----------------------------------------------------------------------------------
+# --- a small book for the build's mechanics -------------------------------------------------------
+# What fails a strict build, which chapters re-execute after an edit, and which files are sources
+# are properties of the configuration, the local extensions and the package, not of the chapters'
+# experiments. These tests build a small book made of the repository's configuration, extensions
+# and package (copied as they are) and three short chapters of its own, each importing a different
+# part of the package: the whole book's chapters would cost minutes per build and test nothing
+# more. That every real chapter depends on the modules it runs is tested on the real chapters
+# (tests/test_chapter_dependencies.py), and the real build's pages in the section above.
+
+NOTEBOOK_HEADER = (REPO / "book" / "shortcut_connections.md").read_text().split("---\n", 2)[1]
+CODE_CELL = "```{code-cell} ipython3\n%s\n```\n"
+SMALL_BOOK_PAGES = {
+    "book/intro": "# A small book\n\nThe build's mechanics, on three short chapters.\n",
+    # The tutorial's gradient table: it runs gradflow.activations, through gradflow.tutorial.
+    "book/tutorial_table": CODE_CELL % (
+        "import gradflow\nfrom gradflow import tutorial as experiments\n\n"
+        "result = gradflow.compare_shortcuts(seed=experiments.SEED)\n"
+        "gradflow.Table(result.gradients.map(gradflow.format_gradient), 'Mean |∂L/∂W| per weight')"),
+    # The GPT chapter's experiment module, which no other page imports.
+    "book/gpt_module": CODE_CELL % (
+        "from gradflow.chapters import gpt_block as gpt_experiments\n\n"
+        "print(gpt_experiments.__name__)"),
+    "book/gelu_value": CODE_CELL % (
+        "import torch\nfrom gradflow import activations\n\n"
+        "print(float(activations.gelu(torch.tensor(1.0), approximate='tanh')))"),
+    # Sphinx reads in parallel only when more than five pages are to be read.
+    "book/page_a": "# Page A\n\nNo code.\n",
+    "book/page_b": "# Page B\n\nNo code.\n",
+    "book/page_c": "# Page C\n\nNo code.\n",
+}
+
+
+def small_book(destination: Path) -> Path:
+    """The repository's configuration, extensions and package with ``SMALL_BOOK_PAGES`` as its
+    only pages (the last one ends the numbered part, where ``add_chapter`` appends)."""
+    root = copy_repo(destination)
+    for page in (root / "book").glob("*.md"):
+        page.unlink()
+    for name, body in SMALL_BOOK_PAGES.items():
+        title = name.split("/")[1].replace("_", " ").capitalize()
+        if "{code-cell}" in body:
+            body = f"---\n{NOTEBOOK_HEADER}---\n\n# {title}\n\n{body}"
+        (root / f"{name}.md").write_text(body)
+    chapters = "".join(f"      - file: {name}\n" for name in list(SMALL_BOOK_PAGES)[1:])
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n"
+        f"    chapters:\n{chapters}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_book_cache(tmp_path_factory) -> Path:
+    """The small book, built once (strictly) for this module: its execution cache."""
+    root = small_book(tmp_path_factory.mktemp("small") / "repo")
+    build = build_book(root)
+    assert build.returncode == 0, build.log[-6000:]
+    assert sorted(Path(line).name for line in build.executed) == [
+        "gelu_value.md", "gpt_module.md", "tutorial_table.md"]
+    return root / "_build" / ".jupyter_cache"
 
 
 @pytest.fixture()
-def warm_copy(tmp_path, built_book) -> Path:
-    """A fresh copy of the repository holding the session build's execution cache (and nothing
-    else of that build), so that its first build executes only what changed."""
-    root = copy_repo(tmp_path / "repo")
-    shutil.copytree(built_book.root / "_build" / ".jupyter_cache", root / "_build" / ".jupyter_cache")
+def warm_copy(tmp_path, small_book_cache) -> Path:
+    """A fresh small book holding the module's execution cache (and nothing else of that build),
+    so that its first build executes only what changed."""
+    root = small_book(tmp_path / "repo")
+    shutil.copytree(small_book_cache, root / "_build" / ".jupyter_cache")
     return root
 
 
 def add_chapter(root: Path, name: str, body: str) -> None:
-    header = (REPO / "book" / "shortcut_connections.md").read_text().split("---\n", 2)[1]
-    (root / "book" / f"{name}.md").write_text(f"---\n{header}---\n\n# {name}\n\n{body}\n")
+    (root / "book" / f"{name}.md").write_text(f"---\n{NOTEBOOK_HEADER}---\n\n# {name}\n\n{body}\n")
     toc = (root / "_toc.yml").read_text()
-    last = "      - file: book/after_gpt2\n"  # the last chapter of the numbered part
-    assert toc.count(last) == 1
-    (root / "_toc.yml").write_text(toc.replace(last, f"{last}      - file: book/{name}\n"))
+    last = f"      - file: {list(SMALL_BOOK_PAGES)[-1]}\n"  # the last page of the numbered part
+    assert toc.endswith(last)
+    (root / "_toc.yml").write_text(toc + f"      - file: book/{name}\n")
 
 
-CODE_CELL = "```{code-cell} ipython3\n%s\n```\n"
+# --- strictness -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -170,7 +227,7 @@ def record_cache_as_current(root: Path) -> None:
         root / "code", {f"book/{p.stem}": p for p in notebook_chapters(root)}
     )
     path = root / "_build" / ".jupyter_cache" / chapter_dependencies.DIGESTS
-    assert path.is_file(), "the session build should have recorded its chapters' digests"
+    assert path.is_file(), "the small book's build should have recorded its chapters' digests"
     path.write_text(json.dumps(digests))
 
 
@@ -178,15 +235,13 @@ def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, mon
     first = build_book(warm_copy)
     assert first.returncode == 0, first.log[-4000:]
     assert first.executed == [], "the warm copy's cache should serve every chapter"
-    before = table_cells(first.page("shortcut_connections"))
+    before = table_cells(first.page("tutorial_table"))
 
     # Change the GELU constant in the copy's package, then the plain command users know.
     source = warm_copy / "code" / "gradflow" / "activations.py"
     text = source.read_text()
     assert "TANH_CUBIC_COEFFICIENT = 0.044715" in text
-    # 0.045: enough to move the tutorial table's fourth digit, small enough that every chapter's
-    # asserted conclusions still hold (the After GPT-2 stability map is one run per cell, and a
-    # tenfold larger change moves some of its runs across an outcome's threshold).
+    # 0.045: enough to move the tutorial table's fourth digit.
     edited = text.replace("TANH_CUBIC_COEFFICIENT = 0.044715", "TANH_CUBIC_COEFFICIENT = 0.045")
     source.write_text(edited)
     second = build_book(warm_copy, strict=False)
@@ -198,7 +253,7 @@ def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, mon
 
     monkeypatch.setattr(activations, "TANH_CUBIC_COEFFICIENT", 0.045)
     expected = expected_table_values(gradflow.compare_shortcuts())
-    after = table_cells(second.page("shortcut_connections"))
+    after = table_cells(second.page("tutorial_table"))
     assert after != before
     for value in expected:
         assert value in after
@@ -209,10 +264,9 @@ def test_editing_the_package_re_executes_the_book_without_a_clean(warm_copy, mon
     assert re.search(r"updating environment: .*0 added, 0 changed, 0 removed", third.log)
 
 
-
 def test_editing_one_chapters_module_re_executes_that_chapter_only(warm_copy):
-    """The GPT chapter's experiment module is imported by that chapter alone: only that chapter
-    runs again. A build that fails on the edit records nothing, so the next build still runs the
+    """The GPT chapter's experiment module is imported by one page of the small book alone: only
+    that page runs again. A build that fails on the edit records nothing, so the next build still runs the
     chapter."""
     digests = warm_copy / "_build" / ".jupyter_cache" / chapter_dependencies.DIGESTS
     recorded = digests.read_text()
@@ -227,7 +281,7 @@ def test_editing_one_chapters_module_re_executes_that_chapter_only(warm_copy):
     source.write_text(original + "\n# an edit that changes nothing shown\n")
     fixed = build_book(warm_copy)
     assert fixed.returncode == 0, fixed.log[-4000:]
-    assert [Path(line).name for line in fixed.executed] == ["gpt_block.md"]
+    assert [Path(line).name for line in fixed.executed] == ["gpt_module.md"]
     assert digests.read_text() != recorded
 
     again = build_book(warm_copy)

@@ -10,7 +10,6 @@ opened (the PDF with pypdf, the archives with zipfile).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,7 +22,6 @@ from bs4 import BeautifulSoup
 import gradflow
 from conftest import REPO, load_local_extension, site_pages, toc_files
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CFFCONVERT = str(Path(sys.executable).with_name("cffconvert"))
 edition = load_local_extension("book_edition")
 
@@ -118,28 +116,10 @@ def test_every_page_names_the_version_and_the_intro_shows_the_citation(built_boo
     assert f"(version {version})" in " ".join(intro.split())
 
 
-@pytest.fixture(scope="module")
-def released(built_book, tmp_path_factory):
-    """scripts/release.py run on a copy of the built book (its execution cache included)."""
-    if not Path(CHROMIUM).exists():
-        message = f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    root = tmp_path_factory.mktemp("release") / "repo"
-    shutil.copytree(built_book.root, root)   # _build too: the execution cache and the pages
-    env = dict(os.environ, PYTHONPATH=str(root / "code"))
-    done = subprocess.run(
-        [sys.executable, str(root / "scripts" / "release.py"), "v" + gradflow.__version__,
-         "--out", str(root / "dist")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return root
-
-
 @pytest.mark.build
 @pytest.mark.browser
-def test_the_release_holds_the_pdf_the_notebooks_and_the_site(released):
+def test_the_release_holds_the_pdf_the_notebooks_and_the_site(released_book):
+    released = released_book
     from pypdf import PdfReader
 
     version = gradflow.__version__

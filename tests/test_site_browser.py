@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import re
 import shutil
 import threading
@@ -25,11 +24,10 @@ import pytest
 from bs4 import BeautifulSoup
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from conftest import REPO, is_notebook, site_pages
+from conftest import CHROMIUM, REPO, is_notebook, require_chromium, site_pages
 
 pytestmark = [pytest.mark.build, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic", "--disable-sync",
     "--disable-background-networking", "--disable-component-update",
@@ -51,11 +49,7 @@ def notebook_source(page: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        message = f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -103,9 +97,11 @@ class RecordingHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def page_ids(html_file: Path) -> set[str]:
+@functools.cache  # a page's ids, parsed once: the site does not change while it is served
+def page_ids(html_file: Path) -> frozenset[str]:
     soup = BeautifulSoup(html_file.read_text(encoding="utf-8"), "html.parser")
-    return {tag["id"] for tag in soup.select("[id]")} | {tag["name"] for tag in soup.select("a[name]")}
+    return frozenset({tag["id"] for tag in soup.select("[id]")}
+                     | {tag["name"] for tag in soup.select("a[name]")})
 
 
 def check_internal_link(href: str, page_url: str, base: str, root: Path) -> str | None:
