@@ -8,6 +8,7 @@ built PNG files. The PDFs are read with pypdf.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import re
@@ -55,13 +56,15 @@ def printed(released_book) -> Path:
     return released_book / "_build" / "html" / "pdf"
 
 
+@functools.cache  # each PDF's text is read once: pypdf takes seconds for the book
 def text_of(path: Path) -> str:
     from pypdf import PdfReader
 
     return words(" ".join(page.extract_text() for page in PdfReader(path).pages))
 
 
-def tagged_figures(path: Path) -> list[tuple[str, bool]]:
+@functools.cache
+def tagged_figures(path: Path) -> tuple[tuple[str, bool], ...]:
     """``(alt text, drawn)`` for every Figure element of the PDF's structure tree; drawn when it
     refers to marked content on a page (what Chromium tags when it paints the image)."""
     from pypdf import PdfReader
@@ -85,7 +88,7 @@ def tagged_figures(path: Path) -> list[tuple[str, bool]]:
     root = PdfReader(path).trailer["/Root"]
     assert "/StructTreeRoot" in root, f"{path.name} is not tagged"
     walk(root["/StructTreeRoot"])
-    return found
+    return tuple(found)
 
 
 def raster_sizes(path: Path) -> list[tuple[int, int]]:

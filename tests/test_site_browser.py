@@ -34,6 +34,10 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = REPO / "_build" / "screenshots"
 BLOCKING_IMPACTS = {"serious", "critical"}
+#: True once every explorable figure of the page is drawn (at once on a page without one): axe
+#: then checks the explorables' controls and charts with the rest of the page.
+EXPLORABLES_DRAWN = ("() => [...document.querySelectorAll('.gradflow-explorable')]"
+                     ".every(e => e.gradflowView)")
 
 
 def pages_of(html_root: Path) -> list[str]:
@@ -144,6 +148,7 @@ def test_every_page_in_a_real_browser(browser, site):
         page.on("response", lambda resp, errors=errors: errors.append(
             f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
         page.goto(base + name, wait_until="networkidle")
+        page.wait_for_function(EXPLORABLES_DRAWN, timeout=30_000)
         url = page.url  # after any redirect (index.html forwards to the first chapter)
         found: list[str] = [f"console: {e}" for e in errors]
 
@@ -228,6 +233,7 @@ def test_every_page_fits_a_phone_screen(browser, site):
     for name in pages_of(root):
         page = context.new_page()
         page.goto(base + name, wait_until="networkidle")
+        page.wait_for_function(EXPLORABLES_DRAWN, timeout=30_000)
         page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
