@@ -8,9 +8,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-# --no-compile: Python compiles a module when it is first imported; compiling every installed file
-# up front (torch's thousands) took a third of a fresh set-up's time.
-.venv/bin/python -m pip install --quiet --no-compile -r requirements.txt
+# (Not --no-compile: it saves 20 s here, but where PYTHONDONTWRITEBYTECODE is set, as on this
+# project's machines, every process would then compile torch and the rest again on import.)
+.venv/bin/python -m pip install --quiet -r requirements.txt
 # cffconvert (tests/test_release.py validates CITATION.cff with it) asks for jsonschema<4, which the
 # book's other packages have outgrown; its validation runs on the pinned 4.x, so it comes without
 # its own pins (its other needs are pinned in requirements.txt).
