@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bs4 import BeautifulSoup
 
 from conftest import load_local_extension
@@ -78,3 +80,34 @@ def test_an_explorable_figure_previews_as_its_static_image_without_its_chart():
     preview = previews.page_previews(page, "book/chapter.html")["book/chapter.html#fig-live"]
     assert 'src="_images/explorable-x.svg"' in preview and "Explore it." in preview
     assert "script" not in preview and "spec" not in preview and "<svg" not in preview
+
+
+def test_a_page_is_parsed_again_only_when_its_html_changes(tmp_path, monkeypatch):
+    (tmp_path / "book").mkdir()
+    page = tmp_path / "book" / "chapter.html"
+    page.write_text(PAGE, encoding="utf-8")
+    parsed = []
+    original = previews.page_previews
+    monkeypatch.setattr(previews, "page_previews",
+                        lambda html, name: parsed.append(name) or original(html, name))
+    cache = {}
+    first = previews.site_previews(tmp_path, ["book/chapter.html"], cache)
+    assert first == dict(sorted(original(PAGE, "book/chapter.html").items()))
+    assert previews.site_previews(tmp_path, ["book/chapter.html"], cache) == first
+    assert parsed == ["book/chapter.html"]           # the second call read the cache
+    page.write_text(PAGE.replace("A caption.", "Another caption."), encoding="utf-8")
+    changed = previews.site_previews(tmp_path, ["book/chapter.html"], cache)
+    assert parsed == ["book/chapter.html"] * 2
+    assert "Another caption." in changed["book/chapter.html#fig-one"]
+
+
+def test_a_cache_from_another_version_of_the_extension_is_not_used(tmp_path):
+    path = tmp_path / previews.CACHE_FILE
+    pages = {"book/chapter.html": {"digest": "0", "previews": {}}}
+    path.write_text(json.dumps({"code": previews.CODE_DIGEST, "pages": pages}))
+    assert previews.load_cache(path) == pages
+    path.write_text(json.dumps({"code": "an older previews.py", "pages": pages}))
+    assert previews.load_cache(path) == {}
+    path.write_text("not json")
+    assert previews.load_cache(path) == {}
+    assert previews.load_cache(tmp_path / "missing.json") == {}
