@@ -259,7 +259,6 @@ def executed_reader_notebooks(built_book, tmp_path_factory) -> dict[str, Execute
     return result
 
 
-
 #: Debian's Chromium, which Playwright drives and ``scripts/pdf.py`` prints with.
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
