@@ -90,16 +90,34 @@ def test_classify_uses_the_input_blind_baselines():
     assert studies.classify(2.0, 2.4) == "partial"
 
 
-def test_ffn_summary_pairs_the_seeds():
+def test_ffn_paired_pairs_the_seeds_and_gives_the_t_interval():
+    from scipy import stats
+
     frame = pd.DataFrame({"ffn": ["gelu"] * 3 + ["swiglu"] * 3, "seed": [0, 1, 2] * 2,
-                          "final_loss": [1.0, 1.2, 1.4, 0.9, 1.2, 1.2]})
-    summary = studies.ffn_summary(frame)
-    differences = np.array([-0.1, 0.0, -0.2])
-    assert summary.loc["swiglu", "mean difference from gelu"] == pytest.approx(differences.mean())
-    assert summary.loc["swiglu", "sd of the difference"] == pytest.approx(differences.std(ddof=1))
-    assert summary.loc["gelu", "sd over seeds"] == pytest.approx(0.2)
+                          "loss_50": [1.0, 1.2, 1.4, 0.9, 1.2, 1.25]})
+    summary = studies.ffn_paired(frame, "loss_50")
+    differences = np.array([-0.1, 0.0, -0.15])
+    low, high = stats.t.interval(0.95, 2, loc=differences.mean(), scale=stats.sem(differences))
+    assert summary.loc["swiglu", "difference"] == pytest.approx(differences.mean())
+    assert (summary.loc["swiglu", "low"], summary.loc["swiglu", "high"]) == pytest.approx((low, high))
+    assert summary.loc["swiglu", "wins"] == 2 and summary.loc["swiglu", "n"] == 3
+    assert summary.loc["gelu", "sd"] == pytest.approx(0.2)
     with pytest.raises(ValueError, match="reference 'relu'"):
-        studies.ffn_summary(frame, reference="relu")
+        studies.ffn_paired(frame, "loss_50", reference="relu")
+
+
+def test_ffn_unit_windows_are_the_mean_losses_of_the_run():
+    config = replace(studies.FFN_CONFIG, n_layer=1, n_embd=12)
+    rows = studies.ffn_unit("swiglu", [3], n_layer=1, n_embd=12, steps=20, windows=[10, 20],
+                            lr=1e-3, batch_size=4, data_seed=2)
+    run = training.train_copies(replace(config, ffn="swiglu"), seeds=[3], lrs=1e-3, steps=20,
+                                batch_size=4, data_seed=2, eval_size=200)
+    assert rows[0]["loss_10"] == pytest.approx(run.losses[:10, 0].mean())
+    assert rows[0]["loss_20"] == pytest.approx(training.final_loss(run)[0])
+    assert rows[0]["params"] == sum(p.numel() for p in GPT(replace(config, ffn="swiglu")).parameters())
+    with pytest.raises(ValueError, match="windows must lie in 10..steps=20"):
+        studies.ffn_unit("gelu", [0], n_layer=1, n_embd=12, steps=20, windows=[30], lr=1e-3,
+                         batch_size=4, data_seed=2)
 
 
 def test_map_table_puts_each_run_in_its_cell():

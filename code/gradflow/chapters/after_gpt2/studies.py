@@ -14,6 +14,7 @@ import pandas as pd
 
 from ... import checks
 from ...networks.gpt import FFN_KINDS, GPTConfig, parameter_count
+from ...studies import Study, interval
 from ...tasks.sequence import TRAIN_CONFIG, TRAIN_TASK, SequenceTask
 from .training import final_loss, train_copies
 
@@ -36,40 +37,66 @@ SHAZEER_TABLE1 = {
 }
 
 
-def ffn_comparison(kinds: Sequence[str] = FFN_KINDS, seeds: Sequence[int] = (0, 1, 2, 3),
-                   config: GPTConfig = FFN_CONFIG, steps: int = 60, lr: float = 3e-3,
-                   batch_size: int = 16, data_seed: int = 1) -> pd.DataFrame:
-    """Train ``config`` with each feed-forward kind from each seed (the copies of one kind
-    trained together; every run sees the same batches). Returns one row per run with columns
-    ``ffn, seed, params, final_loss`` (mean training loss over the last 10 steps) and
-    ``accuracy``."""
-    kinds = checks.some_of("kinds", kinds, FFN_KINDS)
+#: The study's length, the windows it reports (each the mean training loss over the 10 steps that
+#: end there; a run is the same up to any step, as the learning rate is constant), its seeds, and
+#: the seeds trained together in one unit.
+FFN_STEPS = 200
+FFN_WINDOWS = (50, 200)
+FFN_SEEDS = tuple(range(48))
+FFN_CHUNK = 8
+
+
+def ffn_unit(kind: str, seeds: Sequence[int], *, n_layer: int, n_embd: int, steps: int,
+             windows: Sequence[int], lr: float, batch_size: int, data_seed: int) -> list[dict]:
+    """Train ``FFN_CONFIG``'s architecture (``n_layer`` blocks of width ``n_embd``) with the
+    feed-forward ``kind`` from each seed, the copies together (every run sees the same batches).
+    One row per run: ``ffn, seed, params``, ``loss_<t>`` for each t of ``windows`` (mean training
+    loss over steps t-9..t) and ``accuracy`` (on 200 fresh sequences after ``steps``)."""
+    kind = checks.one_of("kind", kind, FFN_KINDS)
     seeds = checks.seeds(seeds)
+    windows = [checks.positive_int("window", t) for t in windows]
+    if max(windows) > steps or min(windows) < 10:
+        raise ValueError(f"windows must lie in 10..steps={steps}, got {windows}")
+    config = replace(TRAIN_CONFIG, n_layer=n_layer, n_embd=n_embd, ffn=kind)
+    run = train_copies(config, seeds=seeds, lrs=lr, steps=steps, batch_size=batch_size,
+                       data_seed=data_seed, eval_size=200)
     rows = []
-    for kind in kinds:
-        kind_config = replace(config, ffn=kind)
-        run = train_copies(kind_config, seeds=seeds, lrs=lr, steps=steps, batch_size=batch_size,
-                           data_seed=data_seed, eval_size=200)
-        for seed, loss, accuracy in zip(seeds, final_loss(run), run.accuracy):
-            rows.append({"ffn": kind, "seed": seed, "params": parameter_count(kind_config),
-                         "final_loss": float(loss), "accuracy": float(accuracy)})
-    return pd.DataFrame(rows)
+    for i, seed in enumerate(seeds):
+        row = {"ffn": kind, "seed": seed, "params": parameter_count(config)}
+        for t in windows:
+            window = run.losses[t - 10:t, i]
+            row[f"loss_{t}"] = float(window.mean()) if np.isfinite(window).all() else math.nan
+        row["accuracy"] = float(run.accuracy[i])
+        rows.append(row)
+    return rows
 
 
-def ffn_summary(frame: pd.DataFrame, reference: str = "gelu") -> pd.DataFrame:
-    """Per kind: the mean and sample standard deviation over seeds of the final loss, and the
-    mean and standard deviation over seeds of its difference from ``reference`` on the same
-    seed (the runs of one seed share their data, so the difference is paired)."""
-    checks.columns(frame, ["ffn", "seed", "final_loss"], "ffn_summary")
-    wide = frame.pivot(index="seed", columns="ffn", values="final_loss")
+FFN_STUDY = Study(
+    "ffn_comparison", __name__, ffn_unit,
+    units=[{"kind": kind, "seeds": list(FFN_SEEDS[i:i + FFN_CHUNK])}
+           for kind in FFN_KINDS for i in range(0, len(FFN_SEEDS), FFN_CHUNK)],
+    params={"n_layer": FFN_CONFIG.n_layer, "n_embd": FFN_CONFIG.n_embd, "steps": FFN_STEPS,
+            "windows": list(FFN_WINDOWS), "lr": 3e-3, "batch_size": 16, "data_seed": 1},
+    about="GELU, SwiGLU and GEGLU feed-forward layers, 48 paired seeds, 200 steps")
+
+
+def ffn_paired(frame: pd.DataFrame, column: str, reference: str = "gelu",
+               level: float = 0.95) -> pd.DataFrame:
+    """Per kind: the mean of ``column`` over seeds and, paired by seed (the runs of one seed see
+    the same batches), the mean difference from ``reference`` with its ``level`` t-interval,
+    the number of seeds where the kind is lower (``wins``) and the number of pairs ``n``."""
+    checks.columns(frame, ["ffn", "seed", column], "ffn_paired")
+    wide = frame.pivot(index="seed", columns="ffn", values=column)
     if reference not in wide:
         raise ValueError(f"reference {reference!r} is not among the kinds {list(wide.columns)}")
-    difference = wide.sub(wide[reference], axis=0)
-    return pd.DataFrame({
-        "mean loss": wide.mean(), "sd over seeds": wide.std(ddof=1),
-        f"mean difference from {reference}": difference.mean(),
-        "sd of the difference": difference.std(ddof=1),
-    }).loc[list(dict.fromkeys(frame["ffn"]))]
+    rows = {}
+    for kind in dict.fromkeys(frame["ffn"]):
+        difference = (wide[kind] - wide[reference]).dropna()
+        mean, low, high = interval(list(difference), level) if kind != reference else (0, 0, 0)
+        rows[kind] = {"mean": wide[kind].mean(), "sd": wide[kind].std(ddof=1),
+                      "difference": mean, "low": low, "high": high,
+                      "wins": int((difference < 0).sum()), "n": len(difference)}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 # --- The stability map ----------------------------------------------------------------------

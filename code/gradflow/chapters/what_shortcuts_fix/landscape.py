@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ... import checks
 from ...landscapes import filter_normalised_direction, local_minima, loss_slice
 from ...networks.stacked import stacked_forward
-from .training import Training
+from ...studies import Study
+from ...tasks.regression import make_regression_task
+from .training import COMPARISON_TASK, Training, train_plain_and_residual
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,43 @@ def landscape_slices(
                          "edge_median": float(np.median(edge)),
                          "local_minima": local_minima(surface)})
     return Slices(surfaces, coordinates, pd.DataFrame(rows).set_index(["depth", "kind"]))
+
+
+# --- The study: the slices, kept with their code ---------------------------------------------------
+
+#: The slices the chapter shows: plain and residual ReLU networks with BatchNorm, seed 0, trained
+#: as in the training study for 100 steps, on a 15 x 15 grid.
+SLICE_PARAMS = {"kinds": ["relu_bn", "residual_bn"], "seed": 0, "direction_seed": 0,
+                "points": 15, "width": 32, "steps": 100, "lr": 1e-3, **COMPARISON_TASK}
+
+
+def slice_unit(depth: int, *, kinds: Sequence[str], seed: int, direction_seed: int, points: int,
+               width: int, steps: int, lr: float, n_samples: int, dim: int,
+               task_seed: int) -> list[dict]:
+    """Train ``kinds`` at ``depth`` from ``seed`` (:func:`train_plain_and_residual`) and slice
+    the loss around each (:func:`landscape_slices`). One row per kind: ``depth, kind``, the
+    summary's columns, and ``surface`` (the grid's losses, a list of rows)."""
+    task = make_regression_task(n_samples=n_samples, dim=dim, seed=task_seed)
+    run = train_plain_and_residual(depths=(depth,), kinds=kinds, seeds=(seed,), width=width,
+                                   steps=steps, lr=lr, task=task)
+    slices = landscape_slices(run, kinds, (depth,), seed=seed, direction_seed=direction_seed,
+                              points=points)
+    return [{"depth": depth, "kind": kind, "centre": float(row["centre"]),
+             "edge_median": float(row["edge_median"]), "local_minima": int(row["local_minima"]),
+             "surface": slices.surfaces[depth, kind].tolist()}
+            for (_, kind), row in slices.summary.iterrows()]
+
+
+SLICE_STUDY = Study("landscape_slices", __name__, slice_unit,
+                    units=[{"depth": 10}, {"depth": 50}], params=SLICE_PARAMS,
+                    about="filter-normalised loss slices around trained BatchNorm networks")
+
+
+def slices_from(frame: pd.DataFrame) -> Slices:
+    """The study's rows as :class:`Slices` (what ``plot_landscapes`` draws)."""
+    checks.columns(frame, ["depth", "kind", "surface", "centre", "edge_median", "local_minima"],
+                   "slices_from")
+    surfaces = {(int(r.depth), r.kind): np.array(r.surface) for r in frame.itertuples()}
+    points = len(next(iter(surfaces.values())))
+    summary = frame.set_index(["depth", "kind"])[["centre", "edge_median", "local_minima"]]
+    return Slices(surfaces, np.linspace(-1.0, 1.0, points), summary)

@@ -15,6 +15,7 @@ import torch
 
 from ... import checks
 from ...networks.stacked import StackedMLP, draw_stacked_weights
+from ...studies import Study, interval
 from ...tasks.regression import (
     RegressionTask,
     make_regression_task,
@@ -135,3 +136,81 @@ def final_losses(curves: pd.DataFrame) -> pd.DataFrame:
     """The final training loss per (depth, kind): median, min and max over seeds."""
     last = curves[curves["step"] == curves["step"].max()]
     return last.groupby(["depth", "kind"], sort=False)["loss"].agg(["median", "min", "max"])
+
+
+# --- The study: every kind, 24 paired seeds, kept with its code ----------------------------------
+
+#: The study's depths, seeds (trained in chunks of ``COMPARISON_CHUNK``) and length; the chapter
+#: reports the loss after 100 and after 300 steps of the same runs (Adam's learning rate is
+#: constant, so a run's first 100 steps are a 100-step run).
+COMPARISON_DEPTHS = (10, 30, 50)
+COMPARISON_SEEDS = tuple(range(24))
+COMPARISON_CHUNK = 6
+COMPARISON_STEPS = 300
+COMPARISON_WINDOWS = (100, 300)
+#: The task: the shortcut chapter's regression task, 64 inputs in eight dimensions.
+COMPARISON_TASK = {"n_samples": 64, "dim": 8, "task_seed": 0}
+#: The training curves keep the loss every ``CURVE_EVERY`` steps.
+CURVE_EVERY = 10
+
+
+def comparison_unit(depth: int, seeds: Sequence[int], *, kinds: Sequence[str], width: int,
+                    steps: int, windows: Sequence[int], lr: float, n_samples: int, dim: int,
+                    task_seed: int, curve_every: int) -> list[dict]:
+    """Train every kind of ``kinds`` at ``depth`` from each seed (:func:`train_plain_and_residual`)
+    on ``make_regression_task(n_samples, dim, seed=task_seed)``. One row per run: ``depth, kind,
+    seed``, ``loss_<t>`` for each t of ``windows`` (the training loss after t updates) and
+    ``curve`` (the loss after 0, curve_every, 2 curve_every, ... updates)."""
+    windows = [checks.positive_int("window", t) for t in windows]
+    if max(windows) > steps:
+        raise ValueError(f"windows must lie in 1..steps={steps}, got {windows}")
+    task = make_regression_task(n_samples=n_samples, dim=dim, seed=task_seed)
+    run = train_plain_and_residual(depths=(depth,), kinds=kinds, seeds=seeds, width=width,
+                                   steps=steps, lr=lr, task=task)
+    rows = []
+    for (kind, seed), curve in run.curves.groupby(["kind", "seed"], sort=False):
+        loss = curve.set_index("step")["loss"]
+        rows.append({"depth": depth, "kind": kind, "seed": int(seed),
+                     **{f"loss_{t}": float(loss[t]) for t in windows},
+                     "curve": [float(v) for v in loss.iloc[::checks.positive_int(
+                         "curve_every", curve_every)]]})
+    return rows
+
+
+COMPARISON_STUDY = Study(
+    "plain_and_residual", __name__, comparison_unit,
+    units=[{"depth": depth, "seeds": list(COMPARISON_SEEDS[i:i + COMPARISON_CHUNK])}
+           for depth in COMPARISON_DEPTHS
+           for i in range(0, len(COMPARISON_SEEDS), COMPARISON_CHUNK)],
+    params={"kinds": list(KINDS), "width": 32, "steps": COMPARISON_STEPS,
+            "windows": list(COMPARISON_WINDOWS), "lr": 1e-3, **COMPARISON_TASK,
+            "curve_every": CURVE_EVERY},
+    about="well-initialised plain and residual MLPs, 8 kinds, 3 depths, 24 paired seeds")
+
+
+def study_curves(frame: pd.DataFrame, curve_every: int = CURVE_EVERY,
+                 last: int | None = None) -> pd.DataFrame:
+    """The study's rows as training curves, one row per (depth, kind, seed, step) with the loss
+    (``plot_training``'s input), up to step ``last``."""
+    checks.columns(frame, ["depth", "kind", "seed", "curve"], "study_curves")
+    long = frame[["depth", "kind", "seed", "curve"]].explode("curve", ignore_index=True)
+    long["step"] = long.groupby(["depth", "kind", "seed"]).cumcount() * curve_every
+    long = long.rename(columns={"curve": "loss"}).astype({"loss": float})
+    return long if last is None else long[long["step"] <= last].reset_index(drop=True)
+
+
+def paired_comparison(frame: pd.DataFrame, column: str, kind: str, against: str,
+                      depth: int) -> dict[str, float]:
+    """``kind`` against ``against`` at ``depth``, paired by seed (the runs of a seed share the
+    task and, where the kinds allow, the weights' draws): the number of seeds where ``kind``
+    ends lower (``wins``) out of ``n``, and the mean of log10(loss of kind / loss of against)
+    with its 95 % t-interval (``mean, low, high``; negative: ``kind`` lower)."""
+    checks.columns(frame, ["depth", "kind", "seed", column], "paired_comparison")
+    at = frame[frame["depth"] == depth].pivot(index="seed", columns="kind", values=column)
+    for name in (kind, against):
+        if name not in at:
+            raise ValueError(f"kind {name!r} is not in the study at depth {depth}")
+    log_ratio = np.log10(at[kind] / at[against])
+    mean, low, high = interval(list(log_ratio))
+    return {"wins": int((log_ratio < 0).sum()), "n": len(log_ratio), "mean": mean,
+            "low": low, "high": high}
