@@ -279,6 +279,52 @@ def test_squared_gradient_norms_are_autograd_through_torch_batch_norm_modules():
     np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
+def test_squared_gradient_norms_without_batch_norm_are_autograd_through_torch_linear_layers():
+    depth, width, batch, seed = 5, 7, 4, 3
+    got = chapter.squared_gradient_norms("relu", depth=depth, width=width, batch=batch,
+                                         seeds=[seed], batch_norm=False)[0]
+    generator = torch.Generator().manual_seed(seed)
+    layers = []
+    for _ in range(depth + 1):   # the measured layers and one unread readout layer
+        linear = nn.Linear(width, width, dtype=torch.float64)
+        w = torch.empty(width, width)
+        nn.init.kaiming_normal_(w, nonlinearity="relu", generator=generator)
+        with torch.no_grad():
+            linear.weight.copy_(w)
+            linear.bias.zero_()
+        layers.append(linear)
+    x = torch.randn(batch, width, generator=generator).double().requires_grad_(True)
+    readout = torch.randn(batch, width, generator=generator).double()
+    states, h = [x], x
+    for linear in layers[:depth]:
+        h = torch.relu(linear(h))
+        states.append(h)
+    grads = torch.autograd.grad((states[-1] * readout).sum(), states[:depth])
+    np.testing.assert_allclose(got, [gr.pow(2).sum().item() for gr in grads], rtol=1e-10)
+
+
+def test_batch_norm_replaces_a_level_or_a_vanishing_gradient_with_the_same_explosion():
+    table = chapter.with_and_without_batch_norm(("kaiming", "xavier"), depth=16, width=200,
+                                                batch=96, seeds=(4, 5))
+    table = table.set_index(["init", "batch_norm"])
+    # predictions: sigma_w^2 / 2 without BatchNorm (Kaiming 2, Xavier 1 on a square layer),
+    # pi / (pi - 1) with it, whatever the initialisation
+    assert table.loc[("kaiming", False), "predicted"] == pytest.approx(1.0)
+    assert table.loc[("xavier", False), "predicted"] == pytest.approx(0.5)
+    for init in ("kaiming", "xavier"):
+        assert table.loc[(init, True), "predicted"] == pytest.approx(math.pi / (math.pi - 1))
+    relative = (table["measured"] / table["predicted"] - 1).abs()
+    assert relative.max() < 0.08
+    assert table.loc[("xavier", False), "measured"] < 0.6    # vanishing without BatchNorm
+    assert table.loc[("xavier", True), "measured"] > 1.3     # exploding with it
+
+
+def test_layer_norm_jacobian_check_counts_the_eps_direction_only_in_its_strict_rank():
+    check = chapter.jacobian_check(features=12, seed=5)
+    assert check["rank"] == 12 - 2 and check["rank_strict"] == 12 - 1
+    assert 0 < check["input_direction"] < 1e-5 and check["mean_direction"] < 1e-12
+
+
 def test_growth_rate_recovers_a_geometric_profile_and_skips_the_top():
     layers = np.arange(20)
     profile = 3.0 * 1.7 ** (-layers)

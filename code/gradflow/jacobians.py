@@ -17,8 +17,9 @@ Three measurements of a network at initialisation, beyond the size of its gradie
 - **Shattered gradients** (Balduzzi et al. 2017, arXiv 1702.08591). For a network with one input
   and one output, ``input_gradients`` gives dy/dx at every point of a grid, and
   ``neighbour_correlation`` the Pearson correlation between the gradients at grid points ``lag``
-  apart. ``balduzzi_correlation`` gives the rates of their model, in which the two inputs'
-  rectifier patterns are independent: 2^-L for a plain ReLU network, prod (1 + b_l/2)/(1 + b_l)
+  apart. ``balduzzi_correlation`` gives the rates of a model in the spirit of their analysis
+  (derived here, not taken from their theorems), in which the two inputs' rectifier patterns are
+  independent: 2^-L for a plain ReLU network, prod (1 + b_l/2)/(1 + b_l)
   for a residual one whose branch l adds b_l times the stream's variance (b_l = 1 without
   normalisation: (3/4)^L; b_l = 1/l with BatchNorm in the branch: about 1/sqrt(L)).
 - **BatchNorm at evaluation time** is an affine map per unit: ``fold_batch_norm`` folds the
@@ -275,7 +276,8 @@ def neighbour_correlation(gradients: np.ndarray, lag: int = 1) -> np.ndarray:
 
 
 def balduzzi_correlation(depth: int | Sequence[int], kind: str) -> np.ndarray:
-    """The gradient correlation of Balduzzi et al.'s model after ``depth`` layers or blocks.
+    """The gradient correlation after ``depth`` layers or blocks in a model in the spirit of
+    Balduzzi et al. 2017 (this function's derivation, not their theorems).
 
     Two inputs whose rectifier patterns are independent (each unit on with probability 1/2 for
     each, so on for both with probability 1/4): the gradients' covariance then gains a factor

@@ -11,6 +11,7 @@ from .explosion import (
     growth_rate,
     initialisation_independence,
     squared_gradient_norms,
+    with_and_without_batch_norm,
 )
 from .parity import (
     PRE_LN_CONFIG,
@@ -43,4 +44,5 @@ __all__ = [
     "stream_growth",
     "train_branch_scalars",
     "what_each_removes",
+    "with_and_without_batch_norm",
 ]

@@ -17,19 +17,22 @@ import pandas as pd
 import torch
 
 from ... import checks
+from ...networks.mlp import sigma_w2
 from ...networks.stacked import draw_stacked_weights, stacked_forward
 from ...normalisation import batch_norm_gradient_growth
+from ...signal_propagation import backward_factor
 
 #: The activations of the measurement: ReLU, tanh and a linear network.
 ACTIVATIONS = ("relu", "tanh", "identity")
 
 
 def squared_gradient_norms(activation: str, *, depth: int, width: int, batch: int,
-                           seeds: Sequence[int], init: str = "kaiming", gain: float = 1.0
-                           ) -> np.ndarray:
+                           seeds: Sequence[int], init: str = "kaiming", gain: float = 1.0,
+                           batch_norm: bool = True) -> np.ndarray:
     """||dL/dh_l||^2 for l = 0 (the input) .. depth - 1, one row per seed: shape (seeds, depth).
 
-    The network has ``depth`` BatchNorm layers of ``width`` units; the inputs are
+    The network has ``depth`` BatchNorm layers of ``width`` units (with ``batch_norm=False``
+    the same layers, weights and data without BatchNorm); the inputs are
     ``randn(batch, width)`` and the readout ``randn(batch, width)``, drawn after each seed's
     weights from the same generator.
     """
@@ -51,7 +54,7 @@ def squared_gradient_norms(activation: str, *, depth: int, width: int, batch: in
                                            then=draw_data, dtype=torch.float64)
     inputs = x.double().requires_grad_(True)
     states = stacked_forward(inputs, weights, biases, 0.0, activation=activation,
-                             batch_norm=True, return_states=True)
+                             batch_norm=bool(batch_norm), return_states=True)
     grads = torch.autograd.grad(states[depth], states[:depth], readout.double())
     return torch.stack([g.pow(2).sum(dim=(1, 2)) for g in grads], 1).numpy()
 
@@ -114,4 +117,27 @@ def initialisation_independence(gains: Sequence[float] = (0.25, 1.0, 4.0), *, de
             sq = squared_gradient_norms("relu", depth=depth, width=width, batch=batch,
                                         seeds=seeds, init=init, gain=gain)
             rows.append({"init": init, "gain": float(gain), "measured": growth_rate(sq)})
+    return pd.DataFrame(rows)
+
+
+def with_and_without_batch_norm(inits: Sequence[str] = ("kaiming", "default"), *, depth: int = 30,
+                                width: int = 128, batch: int = 128,
+                                seeds: Sequence[int] = (0, 1, 2)) -> pd.DataFrame:
+    """The ReLU network's growth rate of ||dL/dh_l||^2 per layer without and with BatchNorm, for
+    each initialisation: the same weights, inputs and readout, with BatchNorm switched off and on.
+
+    One row per (``init``, ``batch_norm``) with ``measured`` and ``predicted``: without BatchNorm
+    the mean-field factor sigma_w^2 E[relu'(z)^2] = sigma_w^2 / 2 (``backward_factor`` squared;
+    for ReLU it does not depend on the pre-activations' variance), with it
+    ``batch_norm_gradient_growth("relu")`` = pi / (pi - 1), which has no sigma_w in it.
+    """
+    rows = []
+    for init in inits:
+        for batch_norm in (False, True):
+            sq = squared_gradient_norms("relu", depth=depth, width=width, batch=batch,
+                                        seeds=seeds, init=init, batch_norm=batch_norm)
+            predicted = (batch_norm_gradient_growth("relu") if batch_norm else
+                         backward_factor("relu", 1.0, sigma_w2(init, width, width)) ** 2)
+            rows.append({"init": init, "batch_norm": batch_norm, "measured": growth_rate(sq),
+                         "predicted": predicted})
     return pd.DataFrame(rows)

@@ -93,10 +93,19 @@ def what_each_removes(batch: int = 16, features: int = 32, mean: float = 2.0, st
     return pd.DataFrame(rows).set_index("normaliser")
 
 
+#: The relative tolerance of ``jacobian_check``'s ``rank``: singular values below this fraction of
+#: the largest are not counted.
+RANK_RTOL = 1e-6
+
+
 def jacobian_check(features: int = 16, seed: int = 0, eps: float = 1e-5) -> dict[str, float]:
     """LayerNorm's closed-form Jacobian against autograd at one vector (float64, random gamma).
 
-    Returns the largest absolute difference, the Jacobian's rank, and the size of J 1 and of
+    Returns the largest absolute difference; the Jacobian's rank counting only singular values
+    above ``RANK_RTOL`` of the largest (``rank``, with that tolerance as ``rank_rtol``) and
+    counting every one above float64 rounding
+    (``rank_strict``: with eps > 0 the input's own direction keeps a gain of about
+    eps / (var(x) + eps), which only the first count drops); and the size of J 1 and of
     J (x - mean(x)) relative to |J| |v| (the two directions the Jacobian removes).
     """
     x = _draw((features,), seed, torch.float64)
@@ -111,7 +120,9 @@ def jacobian_check(features: int = 16, seed: int = 0, eps: float = 1e-5) -> dict
 
     return {
         "max_difference": float((closed - auto).abs().max()),
-        "rank": int(torch.linalg.matrix_rank(closed, rtol=1e-6)),
+        "rank": int(torch.linalg.matrix_rank(closed, rtol=RANK_RTOL)),
+        "rank_rtol": RANK_RTOL,
+        "rank_strict": int(torch.linalg.matrix_rank(closed)),
         "features": features,
         "mean_direction": removed(torch.ones(features, dtype=torch.float64)),
         "input_direction": removed(x - x.mean()),

@@ -59,7 +59,8 @@ def plot_gradient_curves(curves: pd.DataFrame, kinds: Sequence[str]) -> Figure:
 
 def plot_correlation_decay(summary: pd.DataFrame, kinds: Sequence[str]) -> Figure:
     """Lag-1 gradient correlation against depth (median over seeds, band: quartiles), beside the
-    rates of Balduzzi et al.'s model (thin lines). ``summary`` is ``correlation_summary``'s."""
+    rates of the model in the spirit of Balduzzi et al. (thin lines). ``summary`` is
+    ``correlation_summary``'s."""
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.subplots()
     for kind in kinds:
@@ -144,7 +145,8 @@ def plot_training(curves: pd.DataFrame) -> Figure:
 def explorable_shattering(result, kinds: Sequence[str], *, start: tuple[int, str] = (50, "plain_bn")):
     """The chapter's explorable figure: dy/dx against x (first seed, divided by its largest
     |value|) for the depth and network kind the controls choose, with the median lag-1
-    correlation over seeds and Balduzzi et al.'s model rate for that kind written above.
+    correlation over seeds and the rate of the model in the spirit of Balduzzi et al. for that
+    kind written above.
     ``result`` is a ``ShatteringResult`` whose ``curve_depths`` are evenly spaced. Returns a
     ``gradflow.explorables.Explorable``."""
     import altair as alt
@@ -181,7 +183,7 @@ def explorable_shattering(result, kinds: Sequence[str], *, start: tuple[int, str
         y=alt.Y("g:Q", title="dy/dx ÷ its largest |value|", scale=alt.Scale(domain=[-1, 1])))
     text = readout(chosen, (
         "'L = ' + datum.d + ': neighbour correlation ' + format(datum.c, '.3f') + "
-        "(datum.r >= 0 ? ';\\nBalduzzi et al.\\'s model ' + format(datum.r, '.3~g') : "
+        "(datum.r >= 0 ? ';\\nmodel in the spirit of Balduzzi et al.: ' + format(datum.r, '.3~g') : "
         "';\\nno model rate for this network')"))
     chart = alt.layer(line, text).properties(
         width=480, height=240, title=title("The gradient against the input, one seed"),
@@ -191,8 +193,8 @@ def explorable_shattering(result, kinds: Sequence[str], *, start: tuple[int, str
         alt=("A line chart of the gradient dy/dx, divided by its largest absolute value, against "
              "the input x from -2 to 2, for one seed of the network kind and number of hidden "
              "layers that two controls choose; the median correlation between neighbouring "
-             "gradients over eight seeds and the rate of Balduzzi et al.'s model are written "
-             "above the chart."),
+             "gradients over eight seeds and the rate of the model in the spirit of Balduzzi "
+             "et al. are written above the chart."),
     )
 
 
