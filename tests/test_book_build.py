@@ -194,6 +194,24 @@ def test_strict_build_fails_on(warm_copy, body, why, reported):
     assert re.search(reported, plain), build.log[-4000:]
 
 
+def test_a_failing_cell_names_its_chapter_its_line_and_its_message(warm_copy):
+    # _ext/cell_errors.py: a failed assertion in a hidden cell must say which claim failed, also
+    # when chapters are read in parallel (this small book is), with no other traceback after it.
+    cells = [CODE_CELL % "x = 1", CODE_CELL % "y = 2\nassert x == 2, 'the claim that x is two'"]
+    add_chapter(warm_copy, "claim", "Some prose.\n\n" + "\nMore prose.\n\n".join(cells))
+    build = build_book(warm_copy)
+    assert build.returncode != 0 and build.read_in_parallel, build.log[-4000:]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", build.log)
+    found = re.search(r"ExecutionError: \S*/book/claim\.md:(\d+): "
+                      r"AssertionError: the claim that x is two", plain)
+    assert found, plain[-4000:]
+    source = (warm_copy / "book" / "claim.md").read_text().splitlines()
+    line = int(found.group(1))
+    assert source[line - 1].startswith("```{code-cell}") and "y = 2" in source[line], source[line - 1:]
+    after = plain[found.end():]
+    assert "Traceback" not in after and "zmq" not in after.lower(), after[:3000]
+
+
 def test_the_builds_kernels_listen_on_socket_files(warm_copy):
     # _ext/kernel_sockets.py: no TCP ports, so no port another process can take (tested there).
     cell = "from ipykernel.kernelapp import IPKernelApp; print(IPKernelApp.instance().transport)"

@@ -102,3 +102,23 @@ def explorable_map(frame: pd.DataFrame):
         alt=("Line chart of training loss against step for three learning rates, for the "
              "variant (Post-LN, Pre-LN, DeepNorm or ReZero) and warm-up setting chosen with the "
              "controls below it; the final losses are written above the chart."))
+
+
+def ffn_table(paired: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """The feed-forward study as text: per kind and per length t (``{t: studies.ffn_paired(...)}``),
+    the mean training loss, the paired difference from the reference with its 95 % interval, and
+    the seeds where the kind ended lower."""
+    columns = {}
+    for t, table in paired.items():
+        checks.columns(table, ["mean", "difference", "low", "high", "wins", "n", "reference"],
+                       "ffn_table")
+        reference = table.index[table["reference"]]
+        columns[f"after {t} steps: mean"] = [f"{v:.3f}" for v in table["mean"]]
+        columns[f"after {t} steps: difference (95 % interval)"] = [
+            "—" if kind in reference else f"{r.difference:+.3f} ({r.low:+.3f} to {r.high:+.3f})"
+            for kind, r in table.iterrows()]
+        columns[f"after {t} steps: lower in"] = [
+            "—" if kind in reference else f"{r.wins} of {r.n}" for kind, r in table.iterrows()]
+    first = next(iter(paired.values()))
+    return pd.DataFrame(columns, index=pd.Index([FFN_LABELS.get(k, k) for k in first.index],
+                                                name="feed-forward"))

@@ -84,7 +84,8 @@ def ffn_paired(frame: pd.DataFrame, column: str, reference: str = "gelu",
                level: float = 0.95) -> pd.DataFrame:
     """Per kind: the mean of ``column`` over seeds and, paired by seed (the runs of one seed see
     the same batches), the mean difference from ``reference`` with its ``level`` t-interval,
-    the number of seeds where the kind is lower (``wins``) and the number of pairs ``n``."""
+    the number of seeds where the kind is lower (``wins``), the number of pairs ``n``, and
+    ``reference`` (true on the reference's own row, whose difference is NaN)."""
     checks.columns(frame, ["ffn", "seed", column], "ffn_paired")
     wide = frame.pivot(index="seed", columns="ffn", values=column)
     if reference not in wide:
@@ -92,10 +93,14 @@ def ffn_paired(frame: pd.DataFrame, column: str, reference: str = "gelu",
     rows = {}
     for kind in dict.fromkeys(frame["ffn"]):
         difference = (wide[kind] - wide[reference]).dropna()
-        mean, low, high = interval(list(difference), level) if kind != reference else (0, 0, 0)
+        if kind == reference:
+            mean = low = high = math.nan
+        else:
+            mean, low, high = interval(list(difference), level)
         rows[kind] = {"mean": wide[kind].mean(), "sd": wide[kind].std(ddof=1),
                       "difference": mean, "low": low, "high": high,
-                      "wins": int((difference < 0).sum()), "n": len(difference)}
+                      "wins": int((difference < 0).sum()), "n": len(difference),
+                      "reference": kind == reference}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

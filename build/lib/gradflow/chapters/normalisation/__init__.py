@@ -1,0 +1,48 @@
+"""The experiments of the chapter "Normalisation" (``book/normalisation.md``): the normalisers
+against PyTorch and LayerNorm's Jacobian (``parity``), BatchNorm's gradient explosion in plain
+networks (``explosion``), normalisation inside a residual branch and SkipInit (``residual``),
+RMSNorm against LayerNorm on the GPT's stream (``rms``) and the explorable sweep
+(``explorer``); its figures are in ``figures``."""
+
+from .explorer import EXPLORER_DEPTHS, normaliser_explorer, residual_states
+from .explosion import (
+    explosion_by_activation,
+    explosion_sweep,
+    growth_rate,
+    initialisation_independence,
+    squared_gradient_norms,
+    with_and_without_batch_norm,
+)
+from .parity import (
+    PRE_LN_CONFIG,
+    jacobian_check,
+    pre_ln_gradients,
+    pytorch_agreement,
+    scale_invariance,
+    what_each_removes,
+)
+from .residual import KINDS, stream_growth, train_branch_scalars
+from .rms import before_and_after_training, stream_gaps
+
+__all__ = [
+    "EXPLORER_DEPTHS",
+    "KINDS",
+    "PRE_LN_CONFIG",
+    "before_and_after_training",
+    "explosion_by_activation",
+    "explosion_sweep",
+    "growth_rate",
+    "initialisation_independence",
+    "jacobian_check",
+    "normaliser_explorer",
+    "pre_ln_gradients",
+    "pytorch_agreement",
+    "residual_states",
+    "scale_invariance",
+    "squared_gradient_norms",
+    "stream_gaps",
+    "stream_growth",
+    "train_branch_scalars",
+    "what_each_removes",
+    "with_and_without_batch_norm",
+]

@@ -1,0 +1,122 @@
+"""Training, not one gradient snapshot: plain and residual MLPs, with and without BatchNorm, trained
+on a small regression task (He et al. 2016, "Deep residual learning", Fig. 1 in miniature). Part
+of the chapter "Shortcut connections" (``book/shortcut_connections.md``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ... import checks
+from ...networks.stacked import StackedMLP
+
+# The regression task and the training loop live in ``gradflow.tasks.regression`` (the
+# normalisation chapter and "What shortcuts fix" train on them too); this package re-exports them.
+from ...tasks.regression import (
+    RegressionTask,
+    make_regression_task,
+    torch_threads,
+    train_full_batch,
+)
+from ...tutorial import SEED_ACTIVATION
+
+#: The networks ``train_depth_comparison`` trains: (shortcut, BatchNorm) per kind.
+KINDS = {
+    "plain": (False, False),
+    "residual": (True, False),
+    "plain_bn": (False, True),
+    "residual_bn": (True, True),
+}
+
+
+@dataclass(frozen=True)
+class TrainingComparison:
+    """Loss curves of plain and residual MLPs, with and without BatchNorm, of several depths.
+
+    Attributes:
+        curves: one row per (depth, kind, seed, step) with the training ``loss`` (MSE) of the
+            parameters *before* that step's update; the last step (= ``steps``) is the loss
+            after the final update.
+        initial_gradients: one row per (depth, kind, seed): mean |dL/dW| of the first and the
+            last layer at initialisation and their ratio ``first_over_last``.
+        seconds: wall-clock time of the whole comparison.
+    """
+
+    curves: pd.DataFrame
+    initial_gradients: pd.DataFrame
+    seconds: float
+
+
+def train_depth_comparison(
+    depths: Sequence[int] = (8, 20, 50),
+    kinds: Sequence[str] = tuple(KINDS),
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    width: int = 32,
+    steps: int = 300,
+    lr: float = 1e-3,
+    activation: str = SEED_ACTIVATION,
+    task: RegressionTask | None = None,
+    threads: int = 1,
+) -> TrainingComparison:
+    """Train every (kind, seed) network of each depth with full-batch Adam for ``steps`` steps.
+
+    A network of depth D has widths ``[dim] + [width] * (D - 1) + [1]``, the seed's GELU (tanh
+    form), PyTorch's default initialisation and a linear output. ``"plain"``: no shortcuts;
+    ``"residual"``: identity shortcuts on the D - 2 layers whose width is unchanged (the seed's
+    rule); ``"plain_bn"`` and ``"residual_bn"``: the same with BatchNorm before each hidden
+    activation, as in He et al. (2016). Networks with the same seed start from the same
+    weights. He et al. 2016, Fig. 1 in miniature: the question is the training loss.
+    """
+    depths = [checks.positive_int("depth", d) for d in depths]
+    if min(depths) < 2:
+        raise ValueError(f"depths must be at least 2 (one hidden layer), got {depths}")
+    kinds = list(kinds)
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(f"kinds must be some of {', '.join(map(repr, KINDS))}, got {kinds!r}")
+    seeds = checks.seeds(seeds)
+    steps = checks.positive_int("steps", steps)
+    width = checks.positive_int("width", width)
+    checks.positive_number("lr", lr)
+    task = make_regression_task() if task is None else task
+    start = time.perf_counter()
+    curves, initial = [], []
+    with torch_threads(checks.positive_int("threads", threads)):
+        for depth in depths:
+            widths = [task.x.shape[1]] + [width] * (depth - 1) + [task.y.shape[1]]
+            for norm in (False, True):
+                members = [(k, s) for k in kinds if KINDS[k][1] == norm for s in seeds]
+                if not members:
+                    continue
+                model = StackedMLP(widths, [s for _, s in members],
+                                   shortcut=[KINDS[k][0] for k, _ in members], batch_norm=norm,
+                                   activation=activation)
+                history, grads = train_full_batch(model, task, steps, lr)
+                for m, (kind, seed) in enumerate(members):
+                    curves.append(pd.DataFrame({"depth": depth, "kind": kind, "seed": seed,
+                                                "step": np.arange(steps + 1),
+                                                "loss": history[:, m]}))
+                    first, last = grads[0][m], grads[1][m]
+                    initial.append({"depth": depth, "kind": kind, "seed": seed, "first": first,
+                                    "last": last, "first_over_last": first / last})
+    order = {k: i for i, k in enumerate(kinds)}
+    curves_frame = pd.concat(curves, ignore_index=True)
+    curves_frame = curves_frame.sort_values(
+        ["depth", "kind", "seed", "step"], key=lambda c: c.map(order) if c.name == "kind" else c,
+        kind="stable",
+    ).reset_index(drop=True)
+    return TrainingComparison(
+        curves=curves_frame,
+        initial_gradients=pd.DataFrame(initial),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def final_losses(curves: pd.DataFrame) -> pd.DataFrame:
+    """The final training loss per (depth, kind): median, min and max over seeds."""
+    last = curves[curves["step"] == curves["step"].max()]
+    return last.groupby(["depth", "kind"], sort=False)["loss"].agg(["median", "min", "max"])
