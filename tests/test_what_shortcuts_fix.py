@@ -5,6 +5,7 @@ shattering networks, traces for the spectrum's moments, the weights the training
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -121,6 +122,59 @@ def test_landscape_centre_is_the_trained_networks_final_loss():
     for kind in ("relu_bn", "residual"):
         assert slices.summary.loc[(4, kind), "centre"] == pytest.approx(final.loc[(4, kind)],
                                                                          rel=1e-5)
+
+
+def test_the_study_unit_keeps_the_runs_losses_and_curves():
+    task_args = {"n_samples": 12, "dim": 3, "task_seed": 2}
+    rows = fix.training.comparison_unit(4, [1, 2], kinds=["relu", "residual_bn"], width=5,
+                                        steps=6, windows=[3, 6], lr=1e-3, curve_every=2,
+                                        **task_args)
+    task = fix.training.make_regression_task(n_samples=12, dim=3, seed=2)
+    direct = fix.train_plain_and_residual(depths=[4], kinds=["relu", "residual_bn"], seeds=[1, 2],
+                                          width=5, steps=6, lr=1e-3, task=task).curves
+    assert [(r["kind"], r["seed"]) for r in rows] == [("relu", 1), ("relu", 2),
+                                                      ("residual_bn", 1), ("residual_bn", 2)]
+    for row in rows:
+        run = direct[(direct["kind"] == row["kind"]) & (direct["seed"] == row["seed"])]
+        loss = run.set_index("step")["loss"]
+        assert row["loss_3"] == loss[3] and row["loss_6"] == loss[6]
+        assert row["curve"] == pytest.approx([loss[0], loss[2], loss[4], loss[6]], rel=1e-3)
+    frame = pd.DataFrame(rows)
+    curves = fix.study_curves(frame, curve_every=2)
+    assert list(curves[curves["seed"] == 1]["step"].unique()) == [0, 2, 4, 6]
+    with pytest.raises(ValueError, match="windows must lie in 1..steps=6"):
+        fix.training.comparison_unit(4, [1], kinds=["relu"], width=5, steps=6, windows=[9],
+                                     lr=1e-3, curve_every=2, **task_args)
+
+
+def test_paired_comparison_counts_wins_and_gives_the_t_interval_of_log_ratios():
+    from scipy import stats
+
+    frame = pd.DataFrame({"depth": 5, "kind": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
+                          "loss": [1e-3, 1e-2, 1e-4, 1e-2, 1e-2, 1e-2]})
+    result = fix.paired_comparison(frame, "loss", "a", "b", depth=5)
+    ratios = np.array([-1.0, 0.0, -2.0])
+    low, high = stats.t.interval(0.95, 2, loc=ratios.mean(), scale=stats.sem(ratios))
+    assert result["wins"] == 2 and result["n"] == 3
+    assert (result["mean"], result["low"], result["high"]) == pytest.approx((-1.0, low, high))
+    with pytest.raises(ValueError, match="kind 'c' is not in the study at depth 5"):
+        fix.paired_comparison(frame, "loss", "a", "c", depth=5)
+
+
+def test_slices_from_the_kept_rows_are_the_slices():
+    task = fix.training.make_regression_task(n_samples=12, dim=3, seed=2)
+    trained = fix.train_plain_and_residual(depths=[4], kinds=["relu_bn", "residual_bn"],
+                                           seeds=[0], width=5, steps=3, task=task)
+    direct = fix.landscape_slices(trained, kinds=("relu_bn", "residual_bn"), depths=(4,), seed=0,
+                                  points=5)
+    rows = fix.landscape.slice_unit(4, kinds=["relu_bn", "residual_bn"], seed=0, direction_seed=0,
+                                    points=5, width=5, steps=3, lr=1e-3, n_samples=12, dim=3,
+                                    task_seed=2)
+    kept = fix.slices_from(pd.DataFrame(rows))
+    assert np.array_equal(kept.coordinates, direct.coordinates)
+    for key, surface in direct.surfaces.items():
+        assert np.allclose(kept.surfaces[key], surface, rtol=1e-12)
+    pd.testing.assert_frame_equal(kept.summary, direct.summary, check_dtype=False)
 
 
 def test_explorable_readouts_are_the_median_correlations():

@@ -265,3 +265,18 @@ def interval(differences: Sequence[float], level: float = 0.95) -> tuple[float, 
     sd = math.sqrt(math.fsum((d - mean) ** 2 for d in differences) / (n - 1))
     half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
+
+
+def detectable(differences: Sequence[float], level: float = 0.95, power: float = 0.8) -> float:
+    """The smallest true mean difference that paired ``differences`` of this spread would
+    detect (a ``level`` t-interval excluding zero) with probability ``power``: the usual
+    approximation (t_{1-alpha/2} + t_{power}) times the standard error, with n - 1 degrees of
+    freedom."""
+    from scipy import stats
+
+    n = len(differences)
+    if n < 2:
+        raise ValueError(f"a detectable difference needs at least two paired differences, got {n}")
+    mean = math.fsum(differences) / n
+    se = math.sqrt(math.fsum((d - mean) ** 2 for d in differences) / (n - 1) / n)
+    return (stats.t.ppf(0.5 + level / 2, n - 1) + stats.t.ppf(power, n - 1)) * se

@@ -12,7 +12,9 @@ from .training import (
     Training,
     final_losses,
     paired_comparison,
+    residual_against_plain,
     study_curves,
+    study_finals,
     train_plain_and_residual,
 )
 from .training import KINDS as TRAINING_KINDS
@@ -34,10 +36,12 @@ __all__ = [
     "landscape_slices",
     "moments_summary",
     "paired_comparison",
+    "residual_against_plain",
     "shattering",
     "slices_from",
     "spectra",
     "study_curves",
+    "study_finals",
     "train_plain_and_residual",
     "training",
     "two_values",

@@ -132,7 +132,7 @@ def plot_training(curves: pd.DataFrame) -> Figure:
             ax.plot(stats.median().index, stats.median(), color=colour,
                     linestyle="--" if bn else "-", label=label + (" + BN" if bn else ""))
         ax.set_yscale("log")
-        ax.set_ylim(1e-7, 1e3)
+        ax.set_ylim(1e-15, 1e3)
         ax.set_xlabel("training step")
         ax.set_title(f"{depth} layers", fontsize=10)
     axes[0].set_ylabel("training loss (MSE, log scale)")
@@ -222,3 +222,20 @@ def plot_landscapes(slices) -> Figure:
         ax.set_xlabel("direction 1")
     fig.colorbar(contour, ax=axes, label="log10 training loss", shrink=0.8)
     return fig
+
+
+def paired_table(paired: dict[int, pd.DataFrame], labels: dict[str, str]) -> pd.DataFrame:
+    """The residual network against each plain one as text: per (depth, plain kind) and per
+    length t (``{t: residual_against_plain(...)}``), the seeds where the residual network ended
+    lower and the mean log10 ratio of the losses with its 95 % interval."""
+    columns = {}
+    for t, table in paired.items():
+        checks.columns(table, ["wins", "n", "mean", "low", "high"], "paired_table")
+        columns[f"after {t} steps: residual lower in"] = [
+            f"{r.wins} of {r.n}" for r in table.itertuples()]
+        columns[f"after {t} steps: log10 ratio (95 % interval)"] = [
+            f"{r.mean:+.2f} ({r.low:+.2f} to {r.high:+.2f})" for r in table.itertuples()]
+    first = next(iter(paired.values()))
+    index = pd.MultiIndex.from_tuples([(d, labels.get(k, k)) for d, k in first.index],
+                                      names=["layers", "plain network"])
+    return pd.DataFrame(columns, index=index)

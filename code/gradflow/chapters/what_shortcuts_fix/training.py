@@ -15,7 +15,7 @@ import torch
 
 from ... import checks
 from ...networks.stacked import StackedMLP, draw_stacked_weights
-from ...studies import Study, interval
+from ...studies import Study, detectable, interval
 from ...tasks.regression import (
     RegressionTask,
     make_regression_task,
@@ -36,6 +36,9 @@ KINDS = {
     "tanh_orthogonal_bn": ("tanh", "orthogonal", False, True),
     "residual_bn": ("relu", "gaussian", True, True),
 }
+
+#: The kinds without shortcuts.
+PLAIN_KINDS = tuple(k for k, (_, _, shortcut, _) in KINDS.items() if not shortcut)
 
 #: How the prose names each kind.
 KIND_LABELS = {
@@ -150,8 +153,9 @@ COMPARISON_STEPS = 300
 COMPARISON_WINDOWS = (100, 300)
 #: The task: the shortcut chapter's regression task, 64 inputs in eight dimensions.
 COMPARISON_TASK = {"n_samples": 64, "dim": 8, "task_seed": 0}
-#: The training curves keep the loss every ``CURVE_EVERY`` steps.
-CURVE_EVERY = 10
+#: The training curves keep the loss every ``CURVE_EVERY`` steps, to four significant digits
+#: (what a figure on a log scale can show; the final losses keep every digit).
+CURVE_EVERY = 25
 
 
 def comparison_unit(depth: int, seeds: Sequence[int], *, kinds: Sequence[str], width: int,
@@ -160,7 +164,8 @@ def comparison_unit(depth: int, seeds: Sequence[int], *, kinds: Sequence[str], w
     """Train every kind of ``kinds`` at ``depth`` from each seed (:func:`train_plain_and_residual`)
     on ``make_regression_task(n_samples, dim, seed=task_seed)``. One row per run: ``depth, kind,
     seed``, ``loss_<t>`` for each t of ``windows`` (the training loss after t updates) and
-    ``curve`` (the loss after 0, curve_every, 2 curve_every, ... updates)."""
+    ``curve`` (the loss after 0, curve_every, 2 curve_every, ... updates, to four significant
+    digits)."""
     windows = [checks.positive_int("window", t) for t in windows]
     if max(windows) > steps:
         raise ValueError(f"windows must lie in 1..steps={steps}, got {windows}")
@@ -172,7 +177,7 @@ def comparison_unit(depth: int, seeds: Sequence[int], *, kinds: Sequence[str], w
         loss = curve.set_index("step")["loss"]
         rows.append({"depth": depth, "kind": kind, "seed": int(seed),
                      **{f"loss_{t}": float(loss[t]) for t in windows},
-                     "curve": [float(v) for v in loss.iloc[::checks.positive_int(
+                     "curve": [float(f"{v:.4g}") for v in loss.iloc[::checks.positive_int(
                          "curve_every", curve_every)]]})
     return rows
 
@@ -204,7 +209,8 @@ def paired_comparison(frame: pd.DataFrame, column: str, kind: str, against: str,
     """``kind`` against ``against`` at ``depth``, paired by seed (the runs of a seed share the
     task and, where the kinds allow, the weights' draws): the number of seeds where ``kind``
     ends lower (``wins``) out of ``n``, and the mean of log10(loss of kind / loss of against)
-    with its 95 % t-interval (``mean, low, high``; negative: ``kind`` lower)."""
+    with its 95 % t-interval (``mean, low, high``; negative: ``kind`` lower), and the smallest
+    true mean log ratio these seeds would detect four times in five (``detectable``)."""
     checks.columns(frame, ["depth", "kind", "seed", column], "paired_comparison")
     at = frame[frame["depth"] == depth].pivot(index="seed", columns="kind", values=column)
     for name in (kind, against):
@@ -213,4 +219,20 @@ def paired_comparison(frame: pd.DataFrame, column: str, kind: str, against: str,
     log_ratio = np.log10(at[kind] / at[against])
     mean, low, high = interval(list(log_ratio))
     return {"wins": int((log_ratio < 0).sum()), "n": len(log_ratio), "mean": mean,
-            "low": low, "high": high}
+            "low": low, "high": high, "detectable": detectable(list(log_ratio))}
+
+
+def study_finals(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The study's loss ``column`` per (depth, kind): median, min and max over seeds."""
+    checks.columns(frame, ["depth", "kind", column], "study_finals")
+    return frame.groupby(["depth", "kind"], sort=False)[column].agg(["median", "min", "max"])
+
+
+def residual_against_plain(frame: pd.DataFrame, column: str, residual: str = "residual_bn",
+                           plain: Sequence[str] = PLAIN_KINDS) -> pd.DataFrame:
+    """:func:`paired_comparison` of ``residual`` against every plain kind at every depth of
+    the study: one row per (depth, plain kind) with ``wins`` (seeds where the residual network
+    ends lower), ``n``, and the mean log10 ratio with its 95 % interval."""
+    rows = {(depth, kind): paired_comparison(frame, column, residual, kind, depth)
+            for depth in sorted(frame["depth"].unique()) for kind in plain}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["depth", "kind"])
