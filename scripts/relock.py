@@ -262,9 +262,10 @@ def issue(old: str, new: str, outcomes: dict[str, str], run_url: str = "",
         f"The weekly re-lock (`{COMMAND} --upgrade`: the newest versions `{TOP_LEVEL}` allows) "
         f"failed at: {', '.join(failed)}." + (f" Its run: {run_url}" if run_url else ""),
         "",
-        f"`{LOCK}` on the default branch is unchanged; the book still builds from it. To see the "
-        f"failure here, run `{COMMAND} --upgrade`, then `rm -rf .venv && bash scripts/test.sh`; "
-        f"hold a package back with an upper bound in `{TOP_LEVEL}`, or fix the book for it.",
+        (f"`{LOCK}` on the default branch is unchanged: the book still installs and builds from "
+         f"it. To see the failure, run `{COMMAND} --upgrade`, then `rm -rf .venv && bash "
+         f"scripts/test.sh`; hold a package back with an upper bound in `{TOP_LEVEL}`, or fix "
+         "the book for its new version."),
         "",
         summary(old, new, outcomes),
         "```diff",
