@@ -211,6 +211,77 @@ def test_search_finds_gelu(browser, site):
 
 
 PHONE = {"width": 390, "height": 844}
+#: The search fields and buttons a reader can see, outside the search dialog they open.
+VISIBLE_SEARCH = """() => [...document.querySelectorAll('.search-button__button, form.bd-search')]
+  .filter(e => !e.closest('dialog') && e.getClientRects().length > 0
+               && getComputedStyle(e).visibility !== 'hidden')
+  .map(e => e.className)"""
+#: True once the theme's search dialog is open with the cursor in its field.
+SEARCH_OPEN = """() => { const dialog = document.getElementById('pst-search-dialog');
+  return dialog.open && document.activeElement === dialog.querySelector('input[name=q]'); }"""
+
+
+def open_search_with(page, how) -> None:
+    """Open the search dialog with ``how`` (a click, a key), check it, and close it again."""
+    how()
+    page.wait_for_function(SEARCH_OPEN, timeout=5_000)
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.getElementById('pst-search-dialog').open",
+                           timeout=5_000)
+
+
+def one_search_field(page) -> list[str]:
+    """The page's visible search controls, unless they are exactly one search field."""
+    shown = page.evaluate(VISIBLE_SEARCH)
+    if page.url.endswith("/search.html"):   # the search page's own form, in its article
+        shown = [c for c in shown if c.split()[0] != "bd-search"]
+    return [] if len(shown) == 1 and "search-button-field" in shown[0].split() else shown
+
+
+def test_one_search_field_on_every_page_and_it_opens_the_search(browser, site):
+    """pydata-sphinx-theme adds a header bar with a second search field unless
+    ``navbar_persistent`` is set (``_config.yml``): at 1280 px every page shows one, the
+    sidebar's, in light and in dark mode. It opens the search dialog, as Ctrl+K does. On a phone
+    the article header's search button opens it, and the dialog finds "GELU"."""
+    base, root, _ = site
+    desktop = {"width": 1280, "height": 900}
+    found = {}
+    context = browser.new_context(viewport=desktop)
+    page = context.new_page()
+    for name in pages_of(root):
+        page.goto(base + name, wait_until="load")
+        if name == "index.html":   # a redirect to the first chapter
+            page.wait_for_url("**/book/*.html", wait_until="load")
+        if shown := one_search_field(page):
+            found[name] = shown
+    context.close()
+    assert not found, f"pages without exactly one visible search field: {found}"
+
+    for mode in ("light", "dark"):
+        context = browser.new_context(viewport=desktop)
+        context.add_init_script(f"localStorage.setItem('mode', '{mode}')")
+        page = context.new_page()
+        page.goto(base + "book/gelu.html", wait_until="load")
+        assert page.evaluate("document.documentElement.dataset.theme") == mode
+        assert not one_search_field(page), mode
+        open_search_with(page, page.locator(".search-button-field").first.click)
+        open_search_with(page, functools.partial(page.keyboard.press, "Control+K"))
+        context.close()
+
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(base + "book/gelu.html", wait_until="load")
+    shown = page.evaluate(VISIBLE_SEARCH)
+    assert len(shown) == 1 and "search-button" in shown[0].split(), shown
+    open_search_with(page, page.locator(".search-button").first.click)
+    page.locator(".search-button").first.click()
+    page.keyboard.type("GELU")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search.html?q=GELU*", timeout=10_000)
+    page.wait_for_selector("ul.search li", timeout=20_000)
+    context.close()
+
+
 #: The page's boxes that scroll sideways but are not focusable or have no accessible name.
 UNREACHABLE_BOXES = """[...document.querySelectorAll('.bd-article *')].filter(e => {
   const style = getComputedStyle(e);
