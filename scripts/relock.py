@@ -8,15 +8,15 @@
 ``requirements.txt`` is its lock, every package the set-up installs at an exact version, made by
 pip-tools' ``pip-compile``. Without ``--upgrade`` a re-lock keeps every locked version it can, so
 adding a dependency moves nothing else. Then ``binder/requirements.txt`` is written again: the part
-of the lock that the book's package, myst-nb, ipykernel and jupytext need (``BINDER_ROOTS``), read
-from the lock's own ``# via`` annotations, with PyTorch's CPU build. ``requirements-no-deps.txt``
+of the lock that the book's package (its ``pyproject.toml`` dependencies) and ``BINDER_EXTRAS``
+need, read from the lock's own ``# via`` annotations, with PyTorch's CPU build. ``requirements-no-deps.txt``
 (cffconvert, installed without its pins) is kept by hand.
 
 torch: pip-compile resolves torch 2.13.0 as the CPU wheel, ``2.13.0+cpu`` (this machine's disk
 copy, or PyTorch's CPU index on GitHub's runners; without it, pip would resolve PyTorch's CUDA
 build and lock a dozen ``nvidia-*`` packages, which this script refuses). The lock names it
-``torch==2.13.0``: that line installs the same wheel where the CPU build is at hand, the plain
-build elsewhere, and ``2.13.0+cpu`` satisfies it (``tests/test_lock.py`` compares as pip does).
+``torch==2.13.0``, the line the README's set-up asks pip for (it takes the CPU wheel where pip has
+it at hand), and ``2.13.0+cpu`` satisfies it (``tests/test_lock.py`` compares as pip does).
 
 The weekly ``.github/workflows/relock.yml`` runs ``--upgrade``, builds the book strictly and runs
 the suite on the new lock, then ``--report OLD_LOCK --outcome STEP=OUTCOME ...``: the lock's
@@ -39,7 +39,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = "requirements.txt"
 TOP_LEVEL = "requirements.in"
-NO_DEPS = "requirements-no-deps.txt"
 BINDER = "binder/requirements.txt"
 #: What Binder installs besides the book's package (whose dependencies pyproject.toml names): the
 #: reader notebooks' glue (myst-nb), their kernel and the MyST chapters as notebooks.
