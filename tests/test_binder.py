@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -12,6 +13,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+
+spec = importlib.util.spec_from_file_location("relock", REPO / "scripts" / "relock.py")
+relock = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(relock)
 
 BINDER = REPO / "binder"
 REPO2DOCKER = str(Path(sys.executable).with_name("jupyter-repo2docker"))
@@ -78,6 +83,26 @@ def test_binder_pins_agree_with_the_main_requirements():
         assert version.split("+")[0] == main[name], f"{name}: {version} vs {main[name]}"
     for needed in ("torch", "myst-nb", "jupytext", "matplotlib", "pandas", "scipy"):
         assert needed in binder
+
+
+def test_binder_installs_the_part_of_the_lock_the_reader_needs():
+    """binder/requirements.txt is what scripts/relock.py writes from the lock (re-lock after an
+    edit), and it is whole: every package it names needs only packages it names."""
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+
+    text = (BINDER / "requirements.txt").read_text()
+    lock = (REPO / "requirements.txt").read_text()
+    assert text == relock.binder_requirements(text, lock, relock.binder_roots()), \
+        "binder/requirements.txt is not the lock's part: run .venv/bin/python scripts/relock.py"
+    pins = requirement_pins(BINDER / "requirements.txt")
+    for name in pins:
+        for needed in distribution(name).requires or []:
+            requirement = Requirement(needed)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            assert relock.normalise(requirement.name) in pins, f"{name} needs {needed}"
 
 
 def test_post_build_makes_markdown_chapters_open_as_notebooks(tmp_path):

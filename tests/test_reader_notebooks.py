@@ -384,7 +384,8 @@ def test_cell_ids_are_stable_and_valid():
 
 
 def test_install_cell_installs_only_where_the_package_is_missing():
-    source = reader.INSTALL.format(repository="https://github.com/o/r", ref="abc123", myst_nb="1.4.0")
+    source = reader.INSTALL.format(repository="https://github.com/o/r", ref="abc123", myst_nb="1.4.0",
+                                   lock=reader.lock_url("o", "r", "abc123"))
     from IPython.core.inputtransformer2 import TransformerManager
 
     python = TransformerManager().transform_cell(source)  # what IPython runs
@@ -393,6 +394,8 @@ def test_install_cell_installs_only_where_the_package_is_missing():
     assert [a.names[0].name for a in handler.body] == ["gradflow", "myst_nb"]
     assert "run_line_magic('pip', 'install" in python
     assert '"gradflow @ git+https://github.com/o/r@abc123"' in source
+    # every package it installs is at the version of the lock at the same commit
+    assert " -c https://raw.githubusercontent.com/o/r/abc123/requirements.txt " in source
     assert json.dumps(source)  # plain text, storable in a notebook
 
 

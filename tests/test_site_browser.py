@@ -1,8 +1,8 @@
 """Every page of the built site, in a real browser (Chromium driven by Playwright).
 
 For every HTML page of the build: no console errors, every image loads, every internal link and
-anchor resolves, each launch link opens that page's own notebook, and axe-core finds no
-violation of serious or critical impact. The search page finds "GELU". One screenshot per page is
+anchor resolves, each launch link opens that page's own notebook, one search field shows, and
+axe-core finds no violation of serious or critical impact. The search page finds "GELU". One screenshot per page is
 saved under ``_build/screenshots/`` of the working tree.
 
 Chromium comes from Debian (``apt-get install -y chromium``); CI installs it. Where it is missing
@@ -38,6 +38,32 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 #: then checks the explorables' controls and charts with the rest of the page.
 EXPLORABLES_DRAWN = ("() => [...document.querySelectorAll('.gradflow-explorable')]"
                      ".every(e => e.gradflowView)")
+
+#: The search fields and buttons a reader can see, outside the search dialog they open.
+VISIBLE_SEARCH = """() => [...document.querySelectorAll('.search-button__button, form.bd-search')]
+  .filter(e => !e.closest('dialog') && e.getClientRects().length > 0
+               && getComputedStyle(e).visibility !== 'hidden')
+  .map(e => e.className)"""
+#: True once the theme's search dialog is open with the cursor in its field.
+SEARCH_OPEN = """() => { const dialog = document.getElementById('pst-search-dialog');
+  return dialog.open && document.activeElement === dialog.querySelector('input[name=q]'); }"""
+
+
+def open_search_with(page, how) -> None:
+    """Open the search dialog with ``how`` (a click, a key), check it, and close it again."""
+    how()
+    page.wait_for_function(SEARCH_OPEN, timeout=5_000)
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.getElementById('pst-search-dialog').open",
+                           timeout=5_000)
+
+
+def one_search_field(page) -> list[str]:
+    """The page's visible search controls, unless they are exactly one search field."""
+    shown = page.evaluate(VISIBLE_SEARCH)
+    if page.url.endswith("/search.html"):   # the search page's own form, in its article
+        shown = [c for c in shown if c.split()[0] != "bd-search"]
+    return [] if len(shown) == 1 and "search-button-field" in shown[0].split() else shown
 
 
 def pages_of(html_root: Path) -> list[str]:
@@ -151,6 +177,8 @@ def test_every_page_in_a_real_browser(browser, site):
         page.wait_for_function(EXPLORABLES_DRAWN, timeout=30_000)
         url = page.url  # after any redirect (index.html forwards to the first chapter)
         found: list[str] = [f"console: {e}" for e in errors]
+        if shown := one_search_field(page):   # one, not the theme's header bar's besides
+            found.append(f"not one visible search field: {shown}")
 
         broken_images = page.eval_on_selector_all(
             "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
@@ -211,6 +239,39 @@ def test_search_finds_gelu(browser, site):
 
 
 PHONE = {"width": 390, "height": 844}
+def test_the_search_field_opens_the_search_in_light_and_dark_mode_and_on_a_phone(browser, site):
+    """Every page shows one search field at 1280 px (``test_every_page_in_a_real_browser``
+    counts them): pydata-sphinx-theme adds a header bar with a second one unless
+    ``navbar_persistent`` is set (``_config.yml``). The sidebar's field opens the search dialog, as
+    Ctrl+K does, in light and in dark mode; on a phone the article header's search button opens
+    it, and the dialog finds "GELU"."""
+    base, _, _ = site
+    desktop = {"width": 1280, "height": 900}
+    for mode in ("light", "dark"):
+        context = browser.new_context(viewport=desktop)
+        context.add_init_script(f"localStorage.setItem('mode', '{mode}')")
+        page = context.new_page()
+        page.goto(base + "book/gelu.html", wait_until="load")
+        assert page.evaluate("document.documentElement.dataset.theme") == mode
+        assert not one_search_field(page), mode
+        open_search_with(page, page.locator(".search-button-field").first.click)
+        open_search_with(page, functools.partial(page.keyboard.press, "Control+K"))
+        context.close()
+
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(base + "book/gelu.html", wait_until="load")
+    shown = page.evaluate(VISIBLE_SEARCH)
+    assert len(shown) == 1 and "search-button" in shown[0].split(), shown
+    open_search_with(page, page.locator(".search-button").first.click)
+    page.locator(".search-button").first.click()
+    page.keyboard.type("GELU")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search.html?q=GELU*", timeout=10_000)
+    page.wait_for_selector("ul.search li", timeout=20_000)
+    context.close()
+
+
 #: The page's boxes that scroll sideways but are not focusable or have no accessible name.
 UNREACHABLE_BOXES = """[...document.querySelectorAll('.bd-article *')].filter(e => {
   const style = getComputedStyle(e);

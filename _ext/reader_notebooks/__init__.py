@@ -60,6 +60,7 @@ __all__ = [
     "bibliography",
     "cell_id",
     "convert_markdown",
+    "lock_url",
     "merge_streams_exactly",
     "merged_streams",
     "reader_notebook",
@@ -81,13 +82,14 @@ COLAB = "https://colab.research.google.com"
 
 INSTALL = """\
 # Colab, or any Python without the book's package: install it at the commit this notebook was
-# built from, with myst-nb, whose glue() records the numbers the text quotes. Where both import
-# already (Binder, a clone of the repository, an offline machine), this cell does nothing.
+# built from, with myst-nb, whose glue() records the numbers the text quotes, and every package
+# they need at the version of the book's lock (requirements.txt) at that commit. Where both
+# import already (Binder, a clone of the repository, an offline machine), this cell does nothing.
 try:
     import gradflow  # noqa: F401
     import myst_nb  # noqa: F401
 except ImportError:
-    %pip install --quiet "gradflow @ git+{repository}@{ref}" "myst-nb=={myst_nb}"
+    %pip install --quiet -c {lock} "gradflow @ git+{repository}@{ref}" "myst-nb=={myst_nb}"
 """
 
 PUBLISHED_README = """\
@@ -161,11 +163,17 @@ def _equation_numbers(app: Sphinx) -> dict[str, str]:
 
 def install_source(app: Sphinx) -> str:
     repository = _repository(app)
-    url = repository[0] if repository else "https://github.com/OWNER/REPOSITORY"
+    url, owner, name = repository or ("https://github.com/OWNER/REPOSITORY", "OWNER", "REPOSITORY")
     ref = os.environ.get("BOOK_COMMIT") or app.config.html_theme_options.get("repository_branch") or "main"
     from importlib.metadata import version
 
-    return INSTALL.format(repository=url, ref=ref, myst_nb=version("myst-nb"))
+    return INSTALL.format(repository=url, ref=ref, myst_nb=version("myst-nb"),
+                          lock=lock_url(owner, name, ref))
+
+
+def lock_url(owner: str, name: str, ref: str) -> str:
+    """The address of the repository's lock at ``ref``, which pip reads as a constraints file."""
+    return f"https://raw.githubusercontent.com/{owner}/{name}/{ref}/requirements.txt"
 
 
 def write_reader_notebooks(app: Sphinx, exception: Exception | None) -> None:
