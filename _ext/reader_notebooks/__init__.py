@@ -83,13 +83,20 @@ COLAB = "https://colab.research.google.com"
 INSTALL = """\
 # Colab, or any Python without the book's package: install it at the commit this notebook was
 # built from, with myst-nb, whose glue() records the numbers the text quotes, and every package
-# they need at the version of the book's lock (requirements.txt) at that commit. Where both
-# import already (Binder, a clone of the repository, an offline machine), this cell does nothing.
+# they need at the version of the book's lock (requirements.txt) at that commit, less torch: a
+# runtime's own torch (Colab's is built for its GPUs) is kept, and the book needs torch >= 2.1.
+# Where both import already (Binder, a clone of the repository, an offline machine), this cell
+# does nothing.
 try:
     import gradflow  # noqa: F401
     import myst_nb  # noqa: F401
 except ImportError:
-    %pip install --quiet -c {lock} "gradflow @ git+{repository}@{ref}" "myst-nb=={myst_nb}"
+    import urllib.request
+
+    lock = urllib.request.urlopen("{lock}").read().decode().splitlines()
+    with open("book-constraints.txt", "w") as constraints:
+        constraints.writelines(line + "\\n" for line in lock if not line.startswith("torch=="))
+    %pip install --quiet -c book-constraints.txt "gradflow @ git+{repository}@{ref}" "myst-nb=={myst_nb}"
 """
 
 PUBLISHED_README = """\
