@@ -178,15 +178,27 @@ def test_paired_interval_is_the_t_interval():
 def test_warmup_comparison_pairs_seeds():
     frame = _rows({("adamw", 0): {0: [1.0, 2.3, 2.3], 1: [1.1, 2.3, 2.3]},
                    ("adamw", 5): {0: [1.2, 0.9, 2.3], 1: [1.2, 1.0, 2.3]},
+                   ("adamw", 9): {0: [1.2, 0.7, 2.3], 1: [1.3, 0.7, 2.2]},
                    ("radam", 0): {0: [1.3, 0.8, 2.0], 1: [1.4, 0.9, 2.1]}})
     table = stability.warmup_comparison(frame).set_index(["comparison", "measure", "lr"])
-    row = table.loc[("RAdam, no warm-up vs Adam with warm-up", "final loss", 1e-2)]
+    assert len(table) == 5 * 4   # 2 warm-ups and RAdam against none, RAdam against 2 warm-ups
+    row = table.loc[("RAdam, no warm-up vs Adam, warm-up 5", "final loss", 1e-2)]
     assert row["mean_difference"] == pytest.approx(-0.1) and row["wins"] == 2
-    row = table.loc[("Adam with warm-up vs Adam, no warm-up", "final loss", 1e-3)]
+    row = table.loc[("RAdam, no warm-up vs Adam, warm-up 9", "final loss", 1e-2)]
     assert row["mean_difference"] == pytest.approx(0.15) and row["wins"] == 0
+    row = table.loc[("Adam, warm-up 5 vs Adam, no warm-up", "final loss", 1e-3)]
+    assert row["mean_difference"] == pytest.approx(0.15) and row["wins"] == 0
+    # LR sensitivity per seed: no warm-up (0 + 1.3 + 1.3) / 3 and (0 + 1.2 + 1.2) / 3;
+    # RAdam (0.5 + 0 + 1.2) / 3 and (0.5 + 0 + 1.2) / 3
+    flat = table.reset_index()
+    row = flat[(flat["comparison"] == "RAdam, no warm-up vs Adam, no warm-up")
+               & (flat["measure"] == "LR sensitivity")].iloc[0]
+    assert row["mean_difference"] == pytest.approx((1.7 - 2.6 + 1.7 - 2.4) / 6)
     with pytest.raises(ValueError, match="no runs of variant 'Pre-LN'"):
         stability.warmup_comparison(frame, variant="Pre-LN")
     with pytest.raises(ValueError, match="arm 'RAdam, no warm-up'"):
         stability.warmup_comparison(frame[frame["optimizer"] == "adamw"])
+    with pytest.raises(ValueError, match="an arm 'Adam, warm-up"):
+        stability.warmup_comparison(frame[frame["warmup"] == 0])
     with pytest.raises(ValueError, match="needs the columns"):
         stability.loss_vs_lr(frame.drop(columns="start_loss"))

@@ -47,6 +47,12 @@ STUDY_LRS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 STUDY_SEEDS = (0, 1, 2, 3, 4)
 #: Linear warm-up over the first 50 of the 200 steps (a quarter of the run).
 STUDY_WARMUP = 50
+#: A second warm-up for Post-LN, over 2 / (1 - beta2) = 100 steps: the length Ma & Yarats
+#: (2021, "On the adequacy of untuned warmup for adaptive optimization") propose as a rule of
+#: thumb and argue matches RAdam's own rectification. RAdam's rectification factor is 0.62 at
+#: step 50 and 0.82 at step 100 (beta2 = 0.98), so against the 50-step warm-up alone RAdam would
+#: also be a gentler start; this arm tells the two apart.
+STUDY_LONG_WARMUP = 100
 
 #: The keywords every unit shares (JSON-able). The model: 6 blocks of width 32 (4 heads), every
 #: weight drawn with std 1/sqrt(32), the scale Xavier's rule gives a square d x d matrix (the
@@ -73,13 +79,15 @@ STABILITY_PARAMS: dict = {
 }
 
 #: One unit per variant, optimiser and seed. Adam: the four variants, each learning rate without
-#: and with warm-up (14 copies); RAdam: Post-LN and Pre-LN, each learning rate without warm-up
-#: (7 copies).
+#: and with the 50-step warm-up (14 copies); RAdam: Post-LN and Pre-LN, each learning rate
+#: without warm-up (7 copies); Adam with the 100-step warm-up: Post-LN (7 copies).
 STABILITY_UNITS: list[dict] = (
     [{"variant": v, "optimizer": "adamw", "warmups": [0, STUDY_WARMUP], "seeds": [s]}
      for v in MAP_VARIANTS for s in STUDY_SEEDS]
     + [{"variant": v, "optimizer": "radam", "warmups": [0], "seeds": [s]}
        for v in ("Post-LN", "Pre-LN") for s in STUDY_SEEDS]
+    + [{"variant": "Post-LN", "optimizer": "adamw", "warmups": [STUDY_LONG_WARMUP], "seeds": [s]}
+       for s in STUDY_SEEDS]
 )
 
 #: The range of learning rates over which :func:`lr_sensitivity` averages (Wortsman et al.).
@@ -274,19 +282,22 @@ def paired(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> 
             "wins": int((diff < 0).sum()), "n": n}
 
 
-#: The settings :func:`warmup_comparison` compares, as (optimizer, warm-up is used).
-ARMS = {"Adam, no warm-up": ("adamw", False), "Adam with warm-up": ("adamw", True),
-        "RAdam, no warm-up": ("radam", False)}
+def _arm_name(optimizer: str, warmup: int) -> str:
+    name = "Adam" if optimizer == "adamw" else "RAdam"
+    return f"{name}, no warm-up" if warmup == 0 else f"{name}, warm-up {warmup}"
 
 
 def warmup_comparison(frame: pd.DataFrame, variant: str = "Post-LN",
                       lr_range: tuple[float, float] = LR_RANGE) -> pd.DataFrame:
-    """The two explanations of warm-up side by side for ``variant``: paired over seeds (the runs
-    of one seed share initialisation and batches), three comparisons, "A vs B" meaning A's capped
-    final loss minus B's (negative: A better), at every learning rate (``measure`` "final loss")
-    and for the per-seed LR sensitivity over ``lr_range`` (``measure`` "LR sensitivity", ``lr``
-    NaN). Columns: ``comparison, measure, lr`` and those of :func:`paired` (``wins``: seeds on
-    which A was lower)."""
+    """The two explanations of warm-up side by side for ``variant``, paired over seeds (the runs
+    of one seed share initialisation and batches). The arms are Adam without warm-up, Adam with
+    each warm-up length in the rows ("Adam, warm-up 50"), and RAdam without warm-up; the
+    comparisons are each warm-up and RAdam against no warm-up, then RAdam against each
+    warm-up. "A vs B" is A's capped final loss (:func:`capped_loss`) minus B's (negative: A
+    lower), at every learning rate (``measure`` "final loss") and for the per-seed LR
+    sensitivity over ``lr_range`` (``measure`` "LR sensitivity", ``lr`` NaN). Columns:
+    ``comparison, measure, lr`` and those of :func:`paired` (``wins``: seeds on which A was
+    lower)."""
     checks.columns(frame, [*_KEYS, "lr", "seed", "final_loss", "start_loss"],
                    "warmup_comparison")
     data = frame[frame["variant"] == variant]
@@ -294,36 +305,38 @@ def warmup_comparison(frame: pd.DataFrame, variant: str = "Post-LN",
         raise ValueError(f"no runs of variant {variant!r}; the rows have "
                          f"{sorted(frame['variant'].unique())}")
     data = data.assign(capped=capped_loss(data))
-    arms = {}
-    for name, (optimizer, warm) in ARMS.items():
-        chosen = data[(data["optimizer"] == optimizer) & ((data["warmup"] > 0) == warm)]
-        if chosen.empty:
-            raise ValueError(f"no runs of {variant} for the arm {name!r}")
-        if chosen["warmup"].nunique() > 1:
-            raise ValueError(f"the arm {name!r} of {variant} has several warm-up lengths "
-                             f"{sorted(chosen['warmup'].unique())}")
-        arms[name] = chosen.pivot_table(index="seed", columns="lr", values="capped")
-    per_seed = {}
-    for name, (optimizer, warm) in ARMS.items():
-        chosen = data[(data["optimizer"] == optimizer) & ((data["warmup"] > 0) == warm)]
-        chosen = chosen[(chosen["lr"] >= lr_range[0] * (1 - 1e-9))
-                        & (chosen["lr"] <= lr_range[1] * (1 + 1e-9))]
-        per_seed[name] = chosen.groupby("seed").apply(
+    in_range = data[(data["lr"] >= lr_range[0] * (1 - 1e-9))
+                    & (data["lr"] <= lr_range[1] * (1 + 1e-9))]
+    curves, sensitivities = {}, {}
+    for (optimizer, warmup), runs in data.groupby(["optimizer", "warmup"]):
+        if optimizer == "radam" and warmup > 0:
+            continue   # RAdam is compared on its own, without warm-up
+        name = _arm_name(optimizer, int(warmup))
+        curves[name] = runs.pivot_table(index="seed", columns="lr", values="capped")
+        chosen = in_range[(in_range["optimizer"] == optimizer) & (in_range["warmup"] == warmup)]
+        sensitivities[name] = chosen.groupby("seed").apply(
             lambda g: _sensitivity(g.set_index("lr")["capped"]), include_groups=False)
+    warm = sorted(n for n in curves if n.startswith("Adam, warm-up"))
+    for needed in ("Adam, no warm-up", "RAdam, no warm-up"):
+        if needed not in curves:
+            raise ValueError(f"no runs of {variant} for the arm {needed!r}")
+    if not warm:
+        raise ValueError(f"no runs of {variant} for an arm 'Adam, warm-up ...'")
+    pairs = ([(w, "Adam, no warm-up") for w in warm] + [("RAdam, no warm-up", "Adam, no warm-up")]
+             + [("RAdam, no warm-up", w) for w in warm])
     rows = []
-    for a, b in (("Adam with warm-up", "Adam, no warm-up"), ("RAdam, no warm-up", "Adam, no warm-up"),
-                 ("RAdam, no warm-up", "Adam with warm-up")):
-        seeds = arms[a].index.intersection(arms[b].index)
-        for lr in arms[a].columns.intersection(arms[b].columns):
+    for a, b in pairs:
+        seeds = curves[a].index.intersection(curves[b].index)
+        for lr in curves[a].columns.intersection(curves[b].columns):
             rows.append({"comparison": f"{a} vs {b}", "measure": "final loss", "lr": float(lr),
-                         **paired(arms[a].loc[seeds, lr], arms[b].loc[seeds, lr])})
-        common = per_seed[a].index.intersection(per_seed[b].index)
+                         **paired(curves[a].loc[seeds, lr], curves[b].loc[seeds, lr])})
+        common = sensitivities[a].index.intersection(sensitivities[b].index)
         rows.append({"comparison": f"{a} vs {b}", "measure": "LR sensitivity", "lr": math.nan,
-                     **paired(per_seed[a].loc[common], per_seed[b].loc[common])})
+                     **paired(sensitivities[a].loc[common], sensitivities[b].loc[common])})
     return pd.DataFrame(rows)
 
 
-__all__ = ["ARMS", "LR_RANGE", "STABILITY_PARAMS", "STABILITY_UNITS", "STUDY_LRS",
+__all__ = ["LR_RANGE", "STABILITY_PARAMS", "STABILITY_UNITS", "STUDY_LONG_WARMUP", "STUDY_LRS",
            "STUDY_SEEDS", "STUDY_WARMUP", "capped_loss", "loss_vs_lr", "lr_sensitivity",
            "paired", "run_study", "single_thread", "stability_unit", "study_config",
            "warmup_comparison"]
