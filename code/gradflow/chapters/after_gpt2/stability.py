@@ -316,7 +316,8 @@ def warmup_comparison(frame: pd.DataFrame, variant: str = "Post-LN",
         chosen = in_range[(in_range["optimizer"] == optimizer) & (in_range["warmup"] == warmup)]
         sensitivities[name] = chosen.groupby("seed").apply(
             lambda g: _sensitivity(g.set_index("lr")["capped"]), include_groups=False)
-    warm = sorted(n for n in curves if n.startswith("Adam, warm-up"))
+    warm = sorted((n for n in curves if n.startswith("Adam, warm-up")),
+                  key=lambda n: int(n.rsplit(" ", 1)[1]))   # by length: 50 before 100
     for needed in ("Adam, no warm-up", "RAdam, no warm-up"):
         if needed not in curves:
             raise ValueError(f"no runs of {variant} for the arm {needed!r}")
