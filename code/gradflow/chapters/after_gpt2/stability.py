@@ -33,10 +33,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from ... import checks
 from ...networks.gpt import GPTConfig
+from ...studies import Study, interval
 from ...tasks.sequence import TRAIN_TASK
 from .studies import MAP_VARIANTS, classify
 from .training import OPTIMIZERS, final_loss, train_copies
@@ -195,6 +195,14 @@ def run_study(units: Sequence[dict] = STABILITY_UNITS, params: dict = STABILITY_
     return pd.DataFrame([row for unit in units for row in stability_unit(**params, **unit)])
 
 
+#: The study, kept with its code (``python -m gradflow.studies stability``); the suite recomputes
+#: one RAdam unit (7 copies, the cheapest) and compares it with the kept rows.
+STABILITY_STUDY = Study(
+    "stability", __name__, stability_unit, units=STABILITY_UNITS, params=STABILITY_PARAMS,
+    sample=next(i for i, u in enumerate(STABILITY_UNITS) if u["optimizer"] == "radam"),
+    about="Post-LN, Pre-LN, DeepNorm, ReZero: final loss against 7 learning rates, warm-up, RAdam")
+
+
 # --- Summaries of the rows ------------------------------------------------------------------
 
 _KEYS = ["variant", "optimizer", "warmup"]
@@ -274,8 +282,7 @@ def paired(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> 
     n = len(diff)
     mean = float(diff.mean())
     if n > 1 and diff.std(ddof=1) > 0:
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * diff.std(ddof=1) / math.sqrt(n))
-        low, high = mean - half, mean + half
+        _, low, high = interval(list(diff), confidence)
     else:
         low = high = math.nan
     return {"mean_difference": mean, "ci_low": low, "ci_high": high,
