@@ -4,8 +4,9 @@ With ``execution.raise_on_error`` myst-nb stops the build with ``ExecutionError:
 chained to nbclient's error, and in a parallel build only that first line crosses from the
 worker process: the reader learns which chapter failed, not which claim. Here the error is raised
 again as ``ExecutionError: <path>:<line>: <exception type>: <message>``, where ``line`` is the
-failing cell's line in the chapter's source (myst-nb's own source map), so a failed assertion in
-a hidden cell names the claim it checks. The chained nbclient traceback is dropped (``from
+line of the chapter's source that raised (the failing cell's fence, from myst-nb's own source
+map, plus the line IPython's traceback names inside the cell), and an exception without a message
+(a bare ``assert``) is followed by that source line, so a failed claim names itself. The chained nbclient traceback is dropped (``from
 None``); the cell's full traceback is still written to the log by myst-nb when
 ``execution_show_tb`` is on.
 """
@@ -13,6 +14,8 @@ None``); the cell's full traceback is still written to the log by myst-nb when
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 
 from myst_nb.core.execute import ExecutionError
 from myst_nb.core.execute.cache import NotebookClientCache
@@ -37,15 +40,53 @@ def describe(cause: BaseException | None) -> str:
     return f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CELL_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|<ipython-input-[^>]*>), line (\d+)")
+
+
+def line_in_cell(cause: BaseException | None) -> int | None:
+    """The 1-based line of the cell that raised, from IPython's traceback (its last frame in
+    the cell), None when the traceback does not say."""
+    text = ANSI.sub("", str(getattr(cause, "traceback", "") or ""))
+    found = CELL_LINE.findall(text)
+    return int(found[-1]) if found else None
+
+
+def source_line(source: Path, fence: int, offset: int) -> int:
+    """The line of ``source`` holding line ``offset`` of the code cell whose fence is on line
+    ``fence`` (1-based): past the fence and the cell's options (``:key: value`` lines and the
+    blank line after them, or a ``---`` YAML block)."""
+    lines = source.read_text(encoding="utf-8").splitlines()
+    first = fence  # 0-based index of the line after the fence
+    if first < len(lines) and lines[first].strip() == "---":
+        first = next((i for i in range(first + 1, len(lines)) if lines[i].strip() == "---"),
+                     first) + 1
+    else:
+        while first < len(lines) and re.match(r"^:[\w-]+:", lines[first]):
+            first += 1
+        if first > fence and first < len(lines) and not lines[first].strip():
+            first += 1   # the blank line that ends ":key:" options is not the cell's
+    return first + offset
+
+
 def _naming_the_cell(start_client):
     @functools.wraps(start_client)
     def start(self):
         try:
             return start_client(self)
         except ExecutionError as error:
-            index = failing_cell(self.notebook)
-            where = f"{self.path}:{self.cell_line(index)}" if index is not None else str(self.path)
-            raise ExecutionError(f"{where}: {describe(error.__cause__)}") from None
+            cause, index = error.__cause__, failing_cell(self.notebook)
+            what = describe(cause)
+            if index is None:
+                raise ExecutionError(f"{self.path}: {what}") from None
+            fence = self.cell_line(index) - 1   # myst-nb maps a cell to the line after its fence
+            line, offset = fence, line_in_cell(cause)
+            if offset is not None:
+                line = source_line(Path(self.path), fence, offset)
+                if not getattr(cause, "evalue", ""):   # a bare assert: show the claim itself
+                    code = Path(self.path).read_text(encoding="utf-8").splitlines()[line - 1]
+                    what += f" ({code.strip()})"
+            raise ExecutionError(f"{self.path}:{line}: {what}") from None
 
     start.names_the_cell = True
     return start

@@ -60,48 +60,59 @@ def plot_rule_variance(variance: pd.DataFrame) -> Figure:
     return fig
 
 
-def explorable_map(frame: pd.DataFrame):
-    """The stability map as an explorable: the training loss of each learning rate against
-    the step, for the variant and warm-up setting the controls choose, with the final losses
-    written above."""
+SETTING_COLOURS = {"Adam, no warm-up": PALETTE["vermillion"], "Adam, warm-up 50": PALETTE["blue"],
+                   "Adam, warm-up 100": PALETTE["sky"], "RAdam, no warm-up": PALETTE["green"]}
+
+
+def setting_name(optimizer: str, warmup: int) -> str:
+    """How the chapter names an optimiser and warm-up: "Adam, warm-up 50", "RAdam, no warm-up"."""
+    name = "Adam" if optimizer == "adamw" else "RAdam"
+    return f"{name}, no warm-up" if int(warmup) == 0 else f"{name}, warm-up {int(warmup)}"
+
+
+def explorable_stability(curves: pd.DataFrame, sensitivity: pd.DataFrame):
+    """The stability study as an explorable: for the variant the control chooses, the final
+    loss against the learning rate of each optimiser and warm-up setting (mean over seeds, band
+    from the lowest to the highest seed), with each setting's LR sensitivity written above.
+    ``curves`` and ``sensitivity`` are ``stability.loss_vs_lr`` and ``stability.lr_sensitivity``."""
     import altair as alt
 
-    from ...explorables import choice, explorable, readout, rounded, title, toggle
+    from ...explorables import choice, explorable, readout, rounded, title
 
-    checks.columns(frame, ["variant", "lr", "warmup", "losses", "final_loss"], "explorable_map")
-    rows = []
-    for _, row in frame.iterrows():
-        rows.append({"v": row["variant"], "w": bool(row["warmup"]), "lr": f"{row['lr']:g}",
-                     "f": rounded([row["final_loss"]], 3)[0],
-                     "l": rounded(row["losses"], 3)})
-    variants = list(dict.fromkeys(frame["variant"]))
-    controls = [choice("m_variant", "variant", {v: v for v in variants}, variants[0]),
-                toggle("m_warmup", "warm-up", False)]
-    chosen = alt.Chart(alt.Data(name="runs")).transform_filter(
-        "datum.v == m_variant && datum.w == m_warmup")
-    lrs = list(dict.fromkeys(f"{lr:g}" for lr in frame["lr"]))
-    colours = [PALETTE["blue"], PALETTE["vermillion"], PALETTE["green"], PALETTE["orange"]]
-    lines = (chosen.transform_flatten(["l"], as_=["loss"])
-             .transform_window(step="row_number()", groupby=["lr"])
-             .mark_line(point=False)
-             .encode(x=alt.X("step:Q", title="training step"),
-                     y=alt.Y("loss:Q", title="training loss (nats per output symbol)",
-                             scale=alt.Scale(zero=False)),
-                     color=alt.Color("lr:N", title="learning rate", sort=lrs,
-                                     scale=alt.Scale(domain=lrs, range=colours[: len(lrs)]),
-                                     legend=alt.Legend(orient="bottom"))))
+    checks.columns(curves.reset_index(), ["variant", "optimizer", "warmup", "lr", "mean", "low",
+                                          "high"], "explorable_stability")
+    points = [{"v": v, "s": setting_name(o, w), "lr": float(lr),
+               **dict(zip("mab", rounded([r["mean"], r["low"], r["high"]], 3)))}
+              for (v, o, w, lr), r in curves.iterrows()]
+    short = {"Adam, no warm-up": "none", "RAdam, no warm-up": "RAdam"}
+    summary = [{"v": v, "t": f"{short.get(setting_name(o, w), setting_name(o, w).removeprefix('Adam, '))} "
+                             f"{r['mean']:.2f}"}
+               for (v, o, w), r in sensitivity.iterrows()]
+    variants = list(dict.fromkeys(p["v"] for p in points))
+    settings = [s for s in SETTING_COLOURS if any(p["s"] == s for p in points)]
+    control = choice("st_variant", "variant", {v: v for v in variants}, variants[0])
+    colour = alt.Color("s:N", title="optimiser and warm-up", sort=settings,
+                       scale=alt.Scale(domain=settings,
+                                       range=[SETTING_COLOURS[s] for s in settings]),
+                       legend=alt.Legend(orient="bottom", columns=2))
+    x = alt.X("lr:Q", title="learning rate (log scale)", scale=alt.Scale(type="log"))
+    chosen = alt.Chart(alt.Data(name="points")).transform_filter("datum.v == st_variant")
+    band = chosen.mark_area(opacity=0.15).encode(x=x, y=alt.Y("a:Q"), y2="b:Q", color=colour)
+    lines = chosen.mark_line(point=True).encode(
+        x=x, y=alt.Y("m:Q", title="final training loss (nats per output symbol)"), color=colour)
     text = readout(
-        chosen.transform_aggregate(text="values(datum)")
-        .transform_calculate(label="join(pluck(datum.text, 'lr'), ', ')"),
-        "'final loss, mean of the last 5 steps, at lr\\n' + join(pluck(datum.text, 'lr'), ', ') "
-        "+ ': ' + join(pluck(datum.text, 'f'), ', ')")
-    chart = alt.layer(lines, text).properties(
-        width=480, height=260, title=title("Training loss of a 12-block stack")).add_params(*controls)
+        alt.Chart(alt.Data(name="sensitivity")).transform_filter("datum.v == st_variant")
+        .transform_aggregate(rows="values(datum)"),
+        "'LR sensitivity (mean over seeds)\\n' + join(pluck(datum.rows, 't'), '; ')")
+    chart = alt.layer(band, lines, text).properties(
+        width=480, height=260, title=title("Final loss against learning rate")).add_params(control)
     return explorable(
-        chart, "after-gpt2-stability", datasets={"runs": rows},
-        alt=("Line chart of training loss against step for three learning rates, for the "
-             "variant (Post-LN, Pre-LN, DeepNorm or ReZero) and warm-up setting chosen with the "
-             "controls below it; the final losses are written above the chart."))
+        chart, "after-gpt2-stability", datasets={"points": points, "sensitivity": summary},
+        alt=("Line chart of the final training loss against the learning rate, on a log scale "
+             "from 0.0003 to 0.3, for the variant (Post-LN, Pre-LN, DeepNorm or ReZero) chosen "
+             "with the control below it: one line per optimiser and warm-up setting, the mean "
+             "over seeds with a band from the lowest to the highest seed; each setting's LR "
+             "sensitivity is written above the chart."))
 
 
 def ffn_table(paired: dict[int, pd.DataFrame]) -> pd.DataFrame:
