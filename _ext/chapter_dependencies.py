@@ -14,7 +14,9 @@ showing outputs computed by the old code. This extension ties each chapter to th
    *all* of ``code/``: the package name used other than as ``gradflow.NAME`` (``getattr``,
    passing the module around), an unknown name, a dynamic import (``importlib``,
    ``__import__``) in a module, or a cell that is not plain Python. Files under ``code/`` that
-   are not Python (data a module might read) are part of every chapter's dependencies.
+   are not Python (data a module might read) are part of every chapter's dependencies, except
+   the studies' kept results (``results/*.json``, :mod:`gradflow.studies`), which belong to
+   the chapters that run a module beside them.
 3. **What is stored.** A digest of each chapter's dependency files (paths and bytes) is kept in
    the execution cache folder (``chapter-digests.json``), recording the code its cached outputs
    were computed with. At ``env-get-outdated`` every chapter whose digest differs is returned as
@@ -62,7 +64,8 @@ def chapter_dependencies(cells: Iterable[str], package: Package) -> list[Path]:
     files = package.closure(modules) if modules else []
     if files is EVERYTHING:
         files = package.all_files()
-    return sorted({*files, *package.other_files})
+    # A study's kept result counts for the chapters that run its module only.
+    return sorted({*files, *package.kept_results(files), *package.other_files})
 
 
 def code_cells(source: Path) -> list[str] | None:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gradflow import book
 
@@ -27,3 +28,12 @@ def test_glue_number_glues_a_plain_float(monkeypatch):
     monkeypatch.setattr(myst_nb, "glue", lambda key, value, display: glued.update({key: value}))
     book.glue_number("x", np.float32(0.5))
     assert glued == {"x": 0.5} and type(glued["x"]) is float
+
+
+def test_minutes_reads_as_prose():
+    from gradflow.book import minutes
+
+    assert minutes(64.2) == "a minute"
+    assert minutes(109) == "2 minutes" and minutes(531.8) == "9 minutes"
+    with pytest.raises(ValueError, match="non-negative"):
+        minutes(-1)

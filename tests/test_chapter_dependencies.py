@@ -123,6 +123,21 @@ def test_files_that_are_not_python_are_everyones_dependency(tmp_path):
     assert [p.name for p in deps.chapter_dependencies(["import math"], package)] == ["table.csv"]
 
 
+def test_a_study_s_kept_result_belongs_to_the_chapters_that_run_its_module(tmp_path):
+    root = write_package(tmp_path / "code", {
+        "pkg/__init__.py": "", "pkg/a/__init__.py": "", "pkg/a/study.py": "X = 1\n",
+        "pkg/a/results/study.json": "{}\n", "pkg/b/__init__.py": "", "pkg/b/other.py": "Y = 2\n",
+    })
+    package = deps.Package.scan(root)
+    runs_it = [str(p.relative_to(root)) for p in deps.chapter_dependencies(
+        ["from pkg.a import study"], package)]
+    assert "pkg/a/results/study.json" in runs_it
+    assert "pkg/a/results/study.json" not in [str(p.relative_to(root)) for p in deps.chapter_dependencies(
+        ["from pkg.b import other"], package)]
+    # and a study's own digest (the closure of its module) never includes its kept result
+    assert all(p.suffix == ".py" for p in package.closure(package.resolve_from("pkg.a.study")))
+
+
 def test_bytecode_and_build_metadata_are_not_dependencies(tmp_path):
     root = write_package(tmp_path / "code", {"pkg/__init__.py": "", "pkg/a.py": "x = 1\n"})
     (root / "pkg" / "__pycache__").mkdir()
@@ -178,7 +193,10 @@ def test_each_chapter_depends_on_its_own_modules_and_not_on_the_others():
                   and not f.startswith(own)}
         assert not others, f"{chapter} depends on another chapter's modules {sorted(others)}"
         assert {"__init__.py", "activations.py", "plotting.py", "book.py"} <= files, chapter
-        assert files < every_file, chapter
+        kept = {f for f in files if f.endswith(".json") and "/results/" in f}
+        assert all(f.startswith(own) for f in kept), f"{chapter} depends on {sorted(kept)}"
+        assert files - kept < every_file, chapter
+    assert any(f.endswith("results/stability.json") for f in found["after_gpt2"])
     assert "networks/gpt.py" in found["gpt_block"]
     assert "networks/gpt.py" not in found["shortcut_connections"]
     assert "networks/mlp.py" not in found["gelu"] and "networks/stacked.py" not in found["gelu"]

@@ -53,3 +53,10 @@ def budget_note(seconds: float, budget: float, within: str | None = None) -> str
     if within is not None:
         return f"{seconds:.0f} s"
     return f"{seconds:.0f} s, more than the {budget} s budget"
+
+
+def minutes(seconds: float) -> str:
+    """A duration in whole minutes for the prose: "a minute" up to 90 s, else "N minutes"."""
+    if seconds < 0:
+        raise ValueError(f"seconds must be non-negative, got {seconds}")
+    return "a minute" if seconds < 90 else f"{round(seconds / 60)} minutes"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
@@ -39,16 +39,20 @@ class Package:
     exports: dict[str, dict[str, str]]  # package -> {public name: submodule}
     defined: dict[str, set[str]]  # module -> names bound at its top level
     other_files: list[Path]  # files that are not Python modules: every chapter depends on them
+    kept: dict[Path, list[Path]] = field(default_factory=dict)  # folder -> its results/*.json
 
     @classmethod
     def scan(cls, root: Path, top: str | None = None) -> Package:
         """Every file under ``root`` (only under ``root/top`` when given: the package's own
         folder, where ``root`` is a ``site-packages`` holding others too)."""
-        files, other = {}, []
+        files, other, kept = {}, [], {}
         base = root / top if top else root
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
             relative = path.relative_to(root)
             if _ignored(relative):
+                continue
+            if path.parent.name == "results" and path.suffix == ".json":
+                kept.setdefault(path.parent.parent, []).append(path)   # a study's kept result
                 continue
             if path.suffix != ".py":
                 other.append(path)
@@ -56,7 +60,7 @@ class Package:
             parts = relative.with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             files[name] = path
-        package = cls(root, files, {}, {}, {}, other)
+        package = cls(root, files, {}, {}, {}, other, kept)
         trees = {name: ast.parse(path.read_text(encoding="utf-8"), str(path))
                  for name, path in files.items()}
         for name, tree in trees.items():  # first what each module defines, then its imports
@@ -123,6 +127,12 @@ class Package:
             seen.add(module)
             todo.extend(self.imports[module])
         return sorted(self.files[m] for m in seen)
+
+    def kept_results(self, files: Iterable[Path]) -> list[Path]:
+        """The studies' kept results (``results/*.json``) beside any of ``files``: what code
+        that runs those modules shows, besides the modules themselves."""
+        folders = {f.parent for f in files}
+        return sorted(r for folder in folders for r in self.kept.get(folder, []))
 
     def all_files(self) -> list[Path]:
         return sorted(self.files.values())
