@@ -26,6 +26,7 @@ import re
 import sys
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -213,20 +214,31 @@ def title_page_edition(book: Path) -> str:
 
 
 def add_bookmarks(book: Path, chapters: list[tuple[str, Path]]) -> None:
-    """One bookmark per chapter in the book's PDF, at the sheet where the chapter starts (the book
-    prints each chapter from a new sheet, so it starts after the sheets of those before it).
+    """One bookmark per chapter in the book's PDF, at the sheet where the chapter starts: the book
+    prints each chapter from a new sheet, the first that holds the opening words of the chapter
+    printed alone. (Counting the chapters' own sheets is not enough: a
+    chapter whose last sheet is nearly empty alone can take one sheet fewer inside the book.)
     Chromium's own outline repeats or joins the words of a heading that wraps, so it is not used."""
     from pypdf import PdfReader, PdfWriter
+
+    def words(page) -> list[str]:
+        return unicodedata.normalize("NFKC", page.extract_text() or "").split()
 
     # Chromium's PDFs declare a trailer size one or two objects short; pypdf says so, harmlessly.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     writer = PdfWriter(clone_from=PdfReader(book))
-    first = 0
+    sheets = [set(words(page)) for page in writer.pages]
+    start = 0
     for title, path in chapters:
-        writer.add_outline_item(title=title, page_number=first)
-        first += len(PdfReader(path).pages)
-    if first != len(writer.pages):
-        raise RuntimeError(f"the chapters have {first} sheets, the book {len(writer.pages)}")
+        # the first words of the chapter's own first sheet (pypdf may read a sheet's text in
+        # another order inside the book, so they are looked for as a set)
+        alone = set(words(PdfReader(path).pages[0])[:12])
+        found = next((i for i in range(start, len(sheets)) if alone <= sheets[i]), None)
+        if found is None:
+            raise RuntimeError(f"{title!r}: no sheet of the book from sheet {start + 1} on begins "
+                               f"as the chapter printed alone does ({alone!r})")
+        writer.add_outline_item(title=title, page_number=found)
+        start = found + 1
     writer.page_mode = "/UseOutlines"
     with book.open("wb") as file:
         writer.write(file)

@@ -226,9 +226,10 @@ def test_every_module_a_chapter_loads_when_run_is_among_its_dependencies(
     assert set(executed_reader_notebooks) == set(expected)
     for name, run in executed_reader_notebooks.items():
         loaded = {module_file(m) for m in run.loaded}
+        modules = {f for f in expected[name] if f.endswith(".py")}   # less kept study results
         assert loaded, name
-        assert loaded <= expected[name], f"{name} loaded {sorted(loaded - expected[name])}"
-        assert expected[name] == loaded, name
+        assert loaded <= modules, f"{name} loaded {sorted(loaded - modules)}"
+        assert modules == loaded, name
 
 
 def test_every_lazy_export_is_defined_by_the_submodule_the_table_names():
