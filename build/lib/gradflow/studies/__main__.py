@@ -1,5 +1,0 @@
-"""``python -m gradflow.studies``: see :mod:`gradflow.studies.every`."""
-
-from .every import main
-
-raise SystemExit(main())
