@@ -21,6 +21,10 @@ IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 EVERYTHING = None  # a dependency set that could not be resolved: depend on every file
 
 
+#: The folder, beside a study's module, that keeps its results (:mod:`gradflow.studies`).
+RESULTS = "results"
+
+
 def _ignored(relative: Path) -> bool:
     return (
         bool(IGNORED_PARTS.intersection(relative.parts))
@@ -51,7 +55,7 @@ class Package:
             relative = path.relative_to(root)
             if _ignored(relative):
                 continue
-            if path.parent.name == "results" and path.suffix == ".json":
+            if path.parent.name == RESULTS and path.suffix == ".json":
                 kept.setdefault(path.parent.parent, []).append(path)   # a study's kept result
                 continue
             if path.suffix != ".py":

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 #: Every study defined so far, by name (a study registers itself when its module is imported).
 REGISTRY: dict[str, Study] = {}
-RESULTS = "results"  # the folder, beside a study's module, that keeps its result
+RESULTS = dependencies.RESULTS  # the folder, beside a study's module, that keeps its result
 #: The modules that find, run and keep studies: no study's digest includes them.
 MACHINERY = ("gradflow.studies", "gradflow.studies.every", "gradflow.studies.__main__",
              "gradflow.dependencies")
@@ -240,17 +240,13 @@ def _print_progress(done: int, total: int, name: str) -> None:
           flush=True)
 
 
-def kept_records(root: Path, top: str = "gradflow") -> dict[Path, dict[str, Any]]:
-    """Every kept record under ``root/top``, read without importing the package (the build
-    checks these before any chapter runs, without paying for torch)."""
-    return {path: json.loads(path.read_text())
-            for path in sorted((root / top).rglob(f"{RESULTS}/*.json"))}
-
-
 def stale_kept(root: Path, top: str = "gradflow") -> list[dict[str, Any]]:
-    """The kept records under ``root/top`` whose digest no longer matches their module's code."""
-    package = dependencies.Package.scan(root, top)
-    return [record for record in kept_records(root, top).values()
+    """The kept records under ``root/top`` whose digest no longer matches their module's code,
+    read without importing the package (the build checks these before any chapter runs, without
+    paying for torch)."""
+    package = dependencies.Package.scan(root, top)   # which also finds every kept record
+    records = [json.loads(path.read_text()) for paths in package.kept.values() for path in paths]
+    return [record for record in records
             if _study_digest(package, root, record["module"]) != record["digest"]]
 
 

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ... import checks
 from ...plotting import PALETTE
+from .stability import _arm_name
 
 FFN_COLOURS = {"gelu": PALETTE["blue"], "swiglu": PALETTE["vermillion"],
                "geglu": PALETTE["green"]}
@@ -65,9 +66,9 @@ SETTING_COLOURS = {"Adam, no warm-up": PALETTE["vermillion"], "Adam, warm-up 50"
 
 
 def setting_name(optimizer: str, warmup: int) -> str:
-    """How the chapter names an optimiser and warm-up: "Adam, warm-up 50", "RAdam, no warm-up"."""
-    name = "Adam" if optimizer == "adamw" else "RAdam"
-    return f"{name}, no warm-up" if int(warmup) == 0 else f"{name}, warm-up {int(warmup)}"
+    """How the chapter names an optimiser and warm-up: "Adam, warm-up 50", "RAdam, no warm-up",
+    the names the study's warm-up comparison gives its arms."""
+    return _arm_name(optimizer, int(warmup))
 
 
 def explorable_stability(curves: pd.DataFrame, sensitivity: pd.DataFrame):
