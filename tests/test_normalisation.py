@@ -401,22 +401,17 @@ def test_chapter_experiments_reject_bad_arguments(call, match):
 
 # --- The chapter's questions (gradflow.chapters.normalisation.practice) -------------------------
 
-from gradflow.chapters.normalisation import practice  # noqa: E402
+from gradflow.chapters.normalisation import practice
+from gradflow.networks.probing import weights_and_probe_data
 
 
 def test_batch_norm_placement_matches_pytorch_batch_norm_layers_built_by_hand():
     depth, width, batch = 4, 8, 6
     frame = practice.batch_norm_placement(depth=depth, width=width, batch=batch, seeds=[3])
-    x, readout = torch.empty(1, batch, width), torch.empty(1, batch, width)
-
-    def draw(s, generator):
-        x[s] = torch.randn(batch, width, generator=generator)
-        readout[s] = torch.randn(batch, width, generator=generator)
-
-    weights, biases = stacked.draw_stacked_weights([width] * (depth + 2), [3], "kaiming",
-                                                   then=draw, dtype=torch.float64)
+    weights, biases, x, readout = weights_and_probe_data([width] * (depth + 2), [3], "kaiming",
+                                                         batch)
     for placement in practice.PLACEMENTS:
-        h = x[0].double().requires_grad_(True)
+        h = x[0].clone().requires_grad_(True)
         states = [h]
         for w, b in zip(weights[:depth], biases[:depth]):
             a = h @ w[0].T + b[0]
@@ -425,7 +420,7 @@ def test_batch_norm_placement_matches_pytorch_batch_norm_layers_built_by_hand():
             else:
                 h = nn.functional.batch_norm(torch.relu(a), None, None, training=True, eps=1e-5)
             states.append(h)
-        grads = torch.autograd.grad((states[-1] * readout[0].double()).sum(), states[:-1])
+        grads = torch.autograd.grad((states[-1] * readout[0]).sum(), states[:-1])
         measured = frame[frame.placement == placement].sort_values("layer")["grad_sq"].to_numpy()
         expected = np.array([g.pow(2).sum().item() for g in grads])
         np.testing.assert_allclose(measured, expected, rtol=1e-9)

@@ -434,8 +434,8 @@ def test_plots_reject_frames_without_their_columns():
 
 # --- ReLU after the addition against full pre-activation (block_forms) ----------------------------
 
-from gradflow.chapters.shortcut_connections import block_forms  # noqa: E402
-from gradflow.networks.stacked import draw_stacked_weights  # noqa: E402
+from gradflow.chapters.shortcut_connections import block_forms
+from gradflow.networks.probing import weights_and_probe_data
 
 
 def _post_block_by_hand(x, w, b):
@@ -453,16 +453,10 @@ def _pre_block_by_hand(x, w, b):
 def test_forms_at_initialisation_match_blocks_written_with_torch_batch_norm():
     depth, width, batch = 4, 6, 5
     frame = block_forms.forms_at_initialisation(depth=depth, width=width, batch=batch, seeds=[2])
-    x, readout = torch.empty(1, batch, width), torch.empty(1, batch, width)
-
-    def draw(s, generator):
-        x[s] = torch.randn(batch, width, generator=generator)
-        readout[s] = torch.randn(batch, width, generator=generator)
-
-    weights, biases = draw_stacked_weights([width] * (depth + 1), [2], "kaiming", then=draw,
-                                           dtype=torch.float64)
+    weights, biases, x, readout = weights_and_probe_data([width] * (depth + 1), [2], "kaiming",
+                                                         batch)
     for form in block_forms.FORMS:
-        h = x[0].double().requires_grad_(True)
+        h = x[0].clone().requires_grad_(True)
         states, kept = [h], []
         for layer, (w, b) in enumerate(zip(weights, biases)):
             if form == "post":
@@ -474,7 +468,7 @@ def test_forms_at_initialisation_match_blocks_written_with_torch_batch_norm():
             else:
                 h = _pre_block_by_hand(h, w[0], b[0])
             states.append(h)
-        grads = torch.autograd.grad((states[-1] * readout[0].double()).sum(), states[:-1])
+        grads = torch.autograd.grad((states[-1] * readout[0]).sum(), states[:-1])
         norms = np.array([g.norm().item() for g in grads])
         got = frame[frame.form == form].sort_values("layer")
         np.testing.assert_allclose(got["grad_norm"], norms / norms[-1], rtol=1e-9)

@@ -150,9 +150,9 @@ def test_gain_response_rejects_bad_input(kwargs, message):
 
 # --- PyTorch's constants (gains) and GELU against ReLU trained (activation_study) -----------------
 
-from scipy import integrate  # noqa: E402
+from scipy import integrate
 
-from gradflow.chapters.vanishing_gradients import activation_study, gains  # noqa: E402
+from gradflow.chapters.vanishing_gradients import activation_study, gains
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 1.0, math.sqrt(5.0)])

@@ -14,14 +14,15 @@ from torch import nn
 
 from ... import checks
 from ... import normalisation as norm
-from ...networks.stacked import draw_stacked_weights, stacked_forward
+from ...networks.probing import weights_and_probe_data
+from ...networks.stacked import stacked_forward
 
 #: Where BatchNorm sits in a plain layer: ``"before"`` the activation, h = relu(BN(W h + b)) (Ioffe
 #: & Szegedy 2015's placement, and this chapter's), or ``"after"`` it, h = BN(relu(W h + b)).
 PLACEMENTS = ("before", "after")
 
 
-def _after_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
+def batch_norm_after_forward(x: torch.Tensor, weights: Sequence[torch.Tensor],
                    biases: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Layers h = BN(relu(W h + b)) for M stacked networks; x of shape (M, B, width). Returns
     the states [x, h_1, ...] and the pre-activations [a_1, ...], each (M, B, width)."""
@@ -52,26 +53,18 @@ def batch_norm_placement(depth: int = 30, width: int = 64, batch: int = 64,
     if batch < 2:
         raise ValueError(f"batch must be at least 2 for BatchNorm's batch statistics, got {batch}")
     seeds = checks.seeds(seeds)
-    x = torch.empty(len(seeds), batch, width)
-    readout = torch.empty(len(seeds), batch, width)
-
-    def draw_data(s: int, generator: torch.Generator) -> None:
-        x[s] = torch.randn(batch, width, generator=generator)
-        readout[s] = torch.randn(batch, width, generator=generator)
-
     # depth + 1 layers drawn: stacked_forward leaves its last layer un-normalised, so the
     # measured network is the first ``depth`` layers (as in ``explosion.squared_gradient_norms``).
-    weights, biases = draw_stacked_weights([width] * (depth + 2), seeds, init, then=draw_data,
-                                           dtype=torch.float64)
+    weights, biases, x, readout = weights_and_probe_data([width] * (depth + 2), seeds, init, batch)
     rows = []
     for placement in PLACEMENTS:
-        inputs = x.double().requires_grad_(True)
+        inputs = x.clone().requires_grad_(True)
         if placement == "before":
             states, preacts = stacked_forward(inputs, weights, biases, 0.0, activation="relu",
                                               batch_norm=True, return_preacts=True)
         else:
-            states, preacts = _after_forward(inputs, weights[:depth + 1], biases[:depth + 1])
-        grads = torch.autograd.grad(states[depth], states[:depth], readout.double())
+            states, preacts = batch_norm_after_forward(inputs, weights[:depth + 1], biases[:depth + 1])
+        grads = torch.autograd.grad(states[depth], states[:depth], readout)
         for layer in range(1, depth + 1):
             a = preacts[layer - 1].detach()
             out = torch.relu(a)

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from ... import checks
-from ...networks.stacked import StackedMLP, draw_stacked_weights, stacked_forward
-from ...studies import Study, detectable, interval
-from ...tasks.regression import make_regression_task, train_full_batch
+from ...networks.probing import weights_and_probe_data
+from ...networks.stacked import StackedMLP, stacked_forward
+from ...studies import Study, paired_log10
+from ...tasks.runs import STUDY_TASK, train_arms
 
 FORMS = ("post", "pre")
 
@@ -73,18 +73,11 @@ def forms_at_initialisation(depth: int = 50, width: int = 64, batch: int = 64,
         raise ValueError(f"depth and batch must be at least 2 (BatchNorm needs a batch), got "
                          f"depth={depth}, batch={batch}")
     seeds = checks.seeds(seeds)
-    x = torch.empty(len(seeds), batch, width)
-    readout = torch.empty(len(seeds), batch, width)
-
-    def draw_data(s: int, generator: torch.Generator) -> None:
-        x[s] = torch.randn(batch, width, generator=generator)
-        readout[s] = torch.randn(batch, width, generator=generator)
-
-    weights, biases = draw_stacked_weights([width] * (depth + 1), seeds, "kaiming",
-                                           then=draw_data, dtype=torch.float64)
+    weights, biases, x, readout = weights_and_probe_data([width] * (depth + 1), seeds, "kaiming",
+                                                         batch)
     rows = []
     for form in FORMS:
-        inputs = x.double().requires_grad_(True)
+        inputs = x.clone().requires_grad_(True)
         if form == "post":
             states, sums = post_activation_forward(inputs, weights, biases, last_linear=False)
             kept = [(s > 0).double().mean(dim=(1, 2)) for s in sums]
@@ -93,7 +86,7 @@ def forms_at_initialisation(depth: int = 50, width: int = 64, batch: int = 64,
                                      final_activation=False, batch_norm=True, preactivation=True,
                                      return_states=True)
             kept = [torch.ones(len(seeds), dtype=torch.float64)] * depth
-        grads = torch.autograd.grad(states[depth], states[:depth], readout.double())
+        grads = torch.autograd.grad(states[depth], states[:depth], readout)
         norms = torch.stack([g.pow(2).sum(dim=(1, 2)).sqrt() for g in grads], 1)
         norms = norms / norms[:, -1:]
         for s, seed in enumerate(seeds):
@@ -126,38 +119,20 @@ def form_model(form: str, widths: Sequence[int], seeds: Sequence[int]) -> Stacke
                              activation="relu", init="kaiming")
 
 
+#: The study: two depths, 24 seeds in chunks of 12, 100 steps, the loss kept after 30 and 100.
 FORMS_DEPTHS = (10, 30)
 FORMS_SEEDS = tuple(range(24))
 FORMS_CHUNK = 12
 FORMS_STEPS = 100
 FORMS_WINDOWS = (30, 100)
-FORMS_TASK = {"n_samples": 64, "dim": 8, "task_seed": 0}
 
 
-def forms_unit(depth: int, seeds: Sequence[int], *, width: int, steps: int,
-               windows: Sequence[int], lr: float, n_samples: int, dim: int,
-               task_seed: int) -> list[dict]:
-    """Train both forms at ``depth`` (widths [dim] + [width] * (depth - 1) + [1]) from each seed
-    with full-batch Adam (``train_full_batch``) on the regression task. One row per run:
-    ``form, depth, seed`` and ``loss_<t>``, the training MSE after t updates."""
-    depth = checks.positive_int("depth", depth)
-    if depth < 3:
-        raise ValueError(f"depth must be at least 3 (a block between stem and head), got {depth}")
-    seeds = checks.seeds(seeds)
-    steps = checks.positive_int("steps", steps)
-    windows = [checks.positive_int("window", t) for t in windows]
-    if max(windows) > steps:
-        raise ValueError(f"windows must lie in 1..steps={steps}, got {windows}")
-    task = make_regression_task(n_samples=n_samples, dim=dim, seed=task_seed)
-    widths = [dim] + [checks.positive_int("width", width)] * (depth - 1) + [1]
-    rows = []
-    for form in FORMS:
-        history, _ = train_full_batch(form_model(form, widths, seeds), task, steps,
-                                      checks.positive_number("lr", lr))
-        for m, seed in enumerate(seeds):
-            rows.append({"form": form, "depth": depth, "seed": seed,
-                         **{f"loss_{t}": float(history[t, m]) for t in windows}})
-    return rows
+def forms_unit(depth: int, seeds: Sequence[int], **run: object) -> list[dict]:
+    """Train both forms at ``depth`` (at least 3: a block between the stem and the head) from
+    each seed (``gradflow.tasks.runs.train_arms``: full-batch Adam on the regression task). One
+    row per run: ``form, depth, seed``, ``loss_<t>`` (the MSE after t updates) and
+    ``first_over_last``."""
+    return train_arms("form", FORMS, form_model, depth=depth, seeds=seeds, min_depth=3, **run)
 
 
 FORMS_STUDY = Study(
@@ -165,23 +140,13 @@ FORMS_STUDY = Study(
     units=[{"depth": depth, "seeds": list(FORMS_SEEDS[i:i + FORMS_CHUNK])}
            for depth in FORMS_DEPTHS for i in range(0, len(FORMS_SEEDS), FORMS_CHUNK)],
     params={"width": 32, "steps": FORMS_STEPS, "windows": list(FORMS_WINDOWS), "lr": 1e-3,
-            **FORMS_TASK},
+            **STUDY_TASK},
     about="ReLU after the addition against full pre-activation blocks, 2 depths, 24 paired seeds")
 
 
 def paired_forms(frame: pd.DataFrame, column: str = f"loss_{FORMS_STEPS}") -> pd.DataFrame:
-    """Pre-activation against post-activation per depth, paired by seed: ``pre_wins`` (seeds
-    where pre-activation ends lower) of ``n``, the mean log10(loss pre / loss post) with its 95 %
-    interval (``mean, low, high``; negative: pre lower), ``detectable``, and each form's median."""
-    checks.columns(frame, ["form", "depth", "seed", column], "paired_forms")
-    rows = []
-    for depth, group in frame.groupby("depth"):
-        wide = group.pivot(index="seed", columns="form", values=column)
-        log_ratio = list(np.log10(wide["pre"] / wide["post"]))
-        mean, low, high = interval(log_ratio)
-        rows.append({"depth": int(depth), "pre_wins": int(sum(d < 0 for d in log_ratio)),
-                     "n": len(log_ratio), "mean": mean, "low": low, "high": high,
-                     "detectable": detectable(log_ratio),
-                     "pre_loss": float(wide["pre"].median()),
-                     "post_loss": float(wide["post"].median())})
-    return pd.DataFrame(rows).set_index("depth")
+    """Pre-activation against post-activation per depth, paired by seed
+    (``gradflow.studies.paired_log10``): ``pre_wins`` of ``n``, the mean log10(loss pre / loss
+    post) with its 95 % interval (``mean, low, high``; negative: pre lower), ``detectable``, and
+    the medians ``pre_loss`` and ``post_loss``."""
+    return paired_log10(frame, arms="form", arm="pre", against="post", value=column, by="depth")

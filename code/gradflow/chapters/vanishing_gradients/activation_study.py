@@ -14,56 +14,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from ... import checks
 from ...networks.stacked import StackedMLP
-from ...studies import Study, detectable, interval
-from ...tasks.regression import make_regression_task, train_full_batch
+from ...studies import Study, paired_log10
+from ...tasks.runs import STUDY_TASK, train_arms
 
 #: kind: (initialisation, identity shortcuts)
 KINDS = {"plain": ("kaiming", False), "residual": ("default", True)}
 #: The two activations compared: exact GELU (PyTorch's ``nn.GELU()``) and ReLU.
 ACTIVATIONS = ("gelu", "relu")
+#: The study: two depths per kind, 24 seeds in chunks of 12, 300 Adam steps, the loss kept
+#: after 100 and 300.
 STUDY_DEPTHS = (10, 30)
 STUDY_SEEDS = tuple(range(24))
 STUDY_CHUNK = 12
 STUDY_STEPS = 300
 STUDY_WINDOWS = (100, 300)
-STUDY_TASK = {"n_samples": 64, "dim": 8, "task_seed": 0}
 
 
-def activation_unit(kind: str, depth: int, seeds: Sequence[int], *, width: int, steps: int,
-                    windows: Sequence[int], lr: float, n_samples: int, dim: int,
-                    task_seed: int) -> list[dict]:
+def activation_unit(kind: str, depth: int, seeds: Sequence[int], **run: object) -> list[dict]:
     """Train the ``kind`` network of ``depth`` layers (widths [dim] + [width] * (depth - 1) +
-    [1], linear output) with each activation of ``ACTIVATIONS`` from each seed, with full-batch
-    Adam (``train_full_batch``). One row per run: ``kind, depth, activation, seed``, ``loss_<t>``
-    (the training MSE after t updates, for t in ``windows``) and ``first_over_last`` (the first
-    layer's mean |dL/dW| over the last layer's at initialisation)."""
+    [1], linear output) with each activation of ``ACTIVATIONS`` from each seed
+    (``gradflow.tasks.runs.train_arms``: full-batch Adam on the regression task). One row per
+    run: ``kind, depth, activation, seed``, ``loss_<t>`` (the training MSE after t updates) and
+    ``first_over_last`` (the first layer's mean |dL/dW| over the last layer's at
+    initialisation)."""
     checks.one_of("kind", kind, list(KINDS), what="kind")
-    depth = checks.positive_int("depth", depth)
-    if depth < 2:
-        raise ValueError(f"depth must be at least 2 (one hidden layer), got {depth}")
-    seeds = checks.seeds(seeds)
-    steps = checks.positive_int("steps", steps)
-    windows = [checks.positive_int("window", t) for t in windows]
-    if max(windows) > steps:
-        raise ValueError(f"windows must lie in 1..steps={steps}, got {windows}")
-    task = make_regression_task(n_samples=n_samples, dim=dim, seed=task_seed)
     init, shortcut = KINDS[kind]
-    widths = [task.x.shape[1]] + [checks.positive_int("width", width)] * (depth - 1) + [1]
-    rows = []
-    for activation in ACTIVATIONS:
-        model = StackedMLP(widths, seeds, shortcut=[shortcut] * len(seeds),
-                           activation=activation, init=init)
-        history, (first, last) = train_full_batch(model, task, steps, checks.positive_number("lr", lr))
-        for m, seed in enumerate(seeds):
-            rows.append({"kind": kind, "depth": depth, "activation": activation, "seed": seed,
-                         **{f"loss_{t}": float(history[t, m]) for t in windows},
-                         "first_over_last": float(first[m] / last[m])})
-    return rows
+
+    def model_for(activation: str, widths: list[int], members: list[int]) -> StackedMLP:
+        return StackedMLP(widths, members, shortcut=[shortcut] * len(members),
+                          activation=activation, init=init)
+
+    return train_arms("activation", ACTIVATIONS, model_for, depth=depth, seeds=seeds, kind=kind,
+                      **run)
 
 
 ACTIVATION_STUDY = Study(
@@ -77,25 +63,9 @@ ACTIVATION_STUDY = Study(
 
 
 def paired_activations(frame: pd.DataFrame, column: str = f"loss_{STUDY_STEPS}") -> pd.DataFrame:
-    """GELU against ReLU per (kind, depth), paired by seed: ``gelu_wins`` (seeds where GELU ends
-    lower) of ``n``, the mean of log10(loss GELU / loss ReLU) with its 95 % interval (``mean,
-    low, high``; negative: GELU lower), ``detectable`` (the smallest true mean these seeds would
-    detect four times in five), and the medians of each activation's loss and of its
-    ``first_over_last`` gradient ratio at initialisation."""
-    checks.columns(frame, ["kind", "depth", "activation", "seed", column, "first_over_last"],
-                   "paired_activations")
-    rows = []
-    for (kind, depth), group in frame.groupby(["kind", "depth"], sort=False):
-        wide = group.pivot(index="seed", columns="activation", values=column)
-        ratio = group.pivot(index="seed", columns="activation", values="first_over_last")
-        log_ratio = list(np.log10(wide["gelu"] / wide["relu"]))
-        mean, low, high = interval(log_ratio)
-        rows.append({"kind": kind, "depth": int(depth),
-                     "gelu_wins": int(sum(d < 0 for d in log_ratio)), "n": len(log_ratio),
-                     "mean": mean, "low": low, "high": high,
-                     "detectable": detectable(log_ratio),
-                     "gelu_loss": float(wide["gelu"].median()),
-                     "relu_loss": float(wide["relu"].median()),
-                     "gelu_first_over_last": float(ratio["gelu"].median()),
-                     "relu_first_over_last": float(ratio["relu"].median())})
-    return pd.DataFrame(rows).set_index(["kind", "depth"])
+    """GELU against ReLU per (kind, depth), paired by seed (``gradflow.studies.paired_log10``):
+    ``gelu_wins`` (seeds where GELU ends lower) of ``n``, the mean of log10(loss GELU / loss
+    ReLU) with its 95 % interval (``mean, low, high``; negative: GELU lower), ``detectable``,
+    and the medians ``gelu_loss`` and ``relu_loss``."""
+    return paired_log10(frame, arms="activation", arm="gelu", against="relu", value=column,
+                        by=["kind", "depth"])
