@@ -508,7 +508,7 @@ def test_paired_forms_counts_pre_wins():
                           for s, (pre, post) in enumerate([(1.0, 10.0), (10.0, 1.0), (1.0, 100.0)])
                           for f, v in (("pre", pre), ("post", post))])
     row = block_forms.paired_forms(frame, "loss_1").loc[5]
-    assert row["pre_wins"] == 2 and row["mean"] == pytest.approx((-1 + 1 - 2) / 3)
+    assert row["wins"] == 2 and row["mean"] == pytest.approx((-1 + 1 - 2) / 3)
 
 
 def test_block_forms_name_bad_arguments():

@@ -214,33 +214,3 @@ def test_kept_results_are_small_and_readable():
     for study in BOOK_STUDIES.values():
         path: Path = study.path
         assert path.suffix == ".json" and path.stat().st_size < 400_000, path
-
-
-def test_paired_log10_counts_wins_and_gives_the_t_interval_of_the_log_ratios():
-    import math
-
-    import pandas as pd
-    from scipy import stats
-
-    from gradflow.studies import paired_log10
-
-    pairs = [(1.0, 10.0), (1.0, 100.0), (10.0, 1.0), (2.0, 2.0)]
-    frame = pd.DataFrame([{"depth": 3, "seed": s, "arm": name, "loss": v}
-                          for s, (a, b) in enumerate(pairs) for name, v in (("a", a), ("b", b))])
-    row = paired_log10(frame, arms="arm", arm="a", against="b", value="loss", by="depth").loc[3]
-    logs = [math.log10(a / b) for a, b in pairs]
-    mean = sum(logs) / 4
-    half = stats.t.ppf(0.975, 3) * stats.tstd(logs) / 2
-    assert row["a_wins"] == 2 and row["n"] == 4
-    assert row["mean"] == pytest.approx(mean) and row["low"] == pytest.approx(mean - half)
-    assert row["a_loss"] == pytest.approx(1.5) and row["b_loss"] == pytest.approx(6.0)
-
-
-def test_paired_log10_names_a_missing_column():
-    import pandas as pd
-
-    from gradflow.studies import paired_log10
-
-    with pytest.raises(ValueError, match="columns"):
-        paired_log10(pd.DataFrame({"seed": [0]}), arms="arm", arm="a", against="b", value="loss",
-                     by="depth")

@@ -257,7 +257,7 @@ def test_paired_activations_counts_wins_and_intervals():
         for s, (g, r) in enumerate([(1.0, 10.0), (1.0, 100.0), (10.0, 1.0)])
         for a, loss in (("gelu", g), ("relu", r))])
     row = activation_study.paired_activations(frame, "loss_1").loc[("plain", 3)]
-    assert row["gelu_wins"] == 2 and row["n"] == 3
+    assert row["wins"] == 2 and row["n"] == 3
     assert row["mean"] == pytest.approx((-1 - 2 + 1) / 3)
 
 

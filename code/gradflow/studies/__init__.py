@@ -276,34 +276,3 @@ def detectable(differences: Sequence[float], level: float = 0.95, power: float =
     mean = math.fsum(differences) / n
     se = math.sqrt(math.fsum((d - mean) ** 2 for d in differences) / (n - 1) / n)
     return (stats.t.ppf(0.5 + level / 2, n - 1) + stats.t.ppf(power, n - 1)) * se
-
-
-def paired_log10(frame: pd.DataFrame, *, arms: str, arm: str, against: str, value: str,
-                 by: str | Sequence[str]) -> pd.DataFrame:
-    """``arm`` against ``against`` in each group of ``by``, paired by ``seed``: one row per group
-    with ``<arm>_wins`` (seeds where ``arm``'s ``value`` is lower) of ``n``, the mean of
-    log10(value of arm / value of against) with its 95 % t-interval (``mean, low, high``;
-    negative: ``arm`` lower), ``detectable`` (:func:`detectable`) and the medians
-    ``<arm>_loss`` and ``<against>_loss``. ``arms`` names the column that holds the arm."""
-    import numpy as np
-    import pandas as pd
-
-    groups = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in [*groups, arms, "seed", value] if c not in frame.columns]
-    if missing:
-        raise ValueError(f"paired_log10 needs the columns {missing}; the frame has "
-                         f"{list(frame.columns)}")
-    rows = []
-    for key, group in frame.groupby(groups, sort=False):
-        wide = group.pivot(index="seed", columns=arms, values=value)
-        for name in (arm, against):
-            if name not in wide:
-                raise ValueError(f"{arms} {name!r} is not in the group {key}")
-        log_ratio = list(np.log10(wide[arm] / wide[against]))
-        mean, low, high = interval(log_ratio)
-        rows.append({**dict(zip(groups, key)), f"{arm}_wins": int(sum(d < 0 for d in log_ratio)),
-                     "n": len(log_ratio), "mean": mean, "low": low, "high": high,
-                     "detectable": detectable(log_ratio),
-                     f"{arm}_loss": float(wide[arm].median()),
-                     f"{against}_loss": float(wide[against].median())})
-    return pd.DataFrame(rows).set_index(groups)

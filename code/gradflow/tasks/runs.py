@@ -1,16 +1,19 @@
 """What every paired training study on the regression task (``gradflow.tasks.regression``)
 shares: its arguments, checked once (a depth, the seeds, the number of steps and the steps at
 which the loss is kept), the widths of an MLP of that depth on the task, and the loop that trains
-each arm of the comparison from the same seeds (``train_arms``)."""
+each arm of the comparison from the same seeds (``train_arms``), and the paired summary of two
+arms (``paired_log10``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from .. import checks
 from ..networks.stacked import StackedMLP
+from ..studies import detectable, interval
 from .regression import make_regression_task, train_full_batch
 
 #: The regression task the training studies use: the shortcut chapter's 64 inputs in eight
@@ -67,3 +70,32 @@ def train_arms(arm_column: str, arms: Sequence[str],
         runs = loss_rows(history, seeds, windows, **labels, depth=depth, **{arm_column: arm})
         rows += [{**row, "first_over_last": float(f / g)} for row, f, g in zip(runs, first, last)]
     return rows
+
+
+def paired_log10(frame: pd.DataFrame, *, arms: str, arm: str, against: str, value: str,
+                 by: str | Sequence[str]) -> pd.DataFrame:
+    """``arm`` against ``against`` in each group of ``by``, paired by ``seed``: one row per group
+    with the mean of log10(value of arm / value of against) and its 95 % t-interval (``mean,
+    low, high``; negative: ``arm`` lower; ``gradflow.studies.interval``), ``wins`` (seeds where
+    ``arm``'s value is lower) of ``n``, ``detectable`` (``gradflow.studies.detectable``) and the
+    medians ``<arm>_loss`` and ``<against>_loss``. ``arms`` names the column that holds the
+    arm."""
+    groups = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*groups, arms, "seed", value] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"paired_log10 needs the columns {missing}; the frame has "
+                         f"{list(frame.columns)}")
+    rows = []
+    for key, group in frame.groupby(groups, sort=False):
+        wide = group.pivot(index="seed", columns=arms, values=value)
+        for name in (arm, against):
+            if name not in wide:
+                raise ValueError(f"{arms} {name!r} is not in the group {key}")
+        log_ratio = list(np.log10(wide[arm] / wide[against]))
+        mean, low, high = interval(log_ratio)
+        rows.append({**dict(zip(groups, key)), "mean": mean, "low": low, "high": high,
+                     "wins": int(sum(d < 0 for d in log_ratio)), "n": len(log_ratio),
+                     "detectable": detectable(log_ratio),
+                     f"{arm}_loss": float(wide[arm].median()),
+                     f"{against}_loss": float(wide[against].median())})
+    return pd.DataFrame(rows).set_index(groups)

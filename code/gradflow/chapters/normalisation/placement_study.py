@@ -12,8 +12,8 @@ import torch
 
 from ... import checks
 from ...networks.stacked import StackedMLP
-from ...studies import Study, paired_log10
-from ...tasks.runs import STUDY_TASK, train_arms
+from ...studies import Study
+from ...tasks.runs import STUDY_TASK, paired_log10, train_arms
 from .practice import PLACEMENTS, batch_norm_after_forward
 
 
@@ -65,8 +65,8 @@ PLACEMENT_STUDY = Study(
 
 
 def paired_placements(frame: pd.DataFrame, column: str = f"loss_{PLACEMENT_STEPS}") -> pd.DataFrame:
-    """After against before per depth, paired by seed (``gradflow.studies.paired_log10``):
-    ``after_wins`` (seeds where BatchNorm after the ReLU ends lower) of ``n``, the mean
+    """After against before per depth, paired by seed (``gradflow.tasks.runs.paired_log10``):
+    ``wins`` (seeds where BatchNorm after the ReLU ends lower) of ``n``, the mean
     log10(loss after / loss before) with its 95 % interval (``mean, low, high``; negative: after
     lower), ``detectable``, and the medians ``after_loss`` and ``before_loss``."""
     return paired_log10(frame, arms="placement", arm="after", against="before", value=column,

@@ -25,8 +25,8 @@ from torch import nn
 from ... import checks
 from ...networks.probing import weights_and_probe_data
 from ...networks.stacked import StackedMLP, stacked_forward
-from ...studies import Study, paired_log10
-from ...tasks.runs import STUDY_TASK, train_arms
+from ...studies import Study
+from ...tasks.runs import STUDY_TASK, paired_log10, train_arms
 
 FORMS = ("post", "pre")
 
@@ -146,7 +146,7 @@ FORMS_STUDY = Study(
 
 def paired_forms(frame: pd.DataFrame, column: str = f"loss_{FORMS_STEPS}") -> pd.DataFrame:
     """Pre-activation against post-activation per depth, paired by seed
-    (``gradflow.studies.paired_log10``): ``pre_wins`` of ``n``, the mean log10(loss pre / loss
+    (``gradflow.tasks.runs.paired_log10``): ``wins`` (seeds where pre-activation ends lower) of ``n``, the mean log10(loss pre / loss
     post) with its 95 % interval (``mean, low, high``; negative: pre lower), ``detectable``, and
     the medians ``pre_loss`` and ``post_loss``."""
     return paired_log10(frame, arms="form", arm="pre", against="post", value=column, by="depth")

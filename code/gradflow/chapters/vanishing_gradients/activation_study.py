@@ -18,8 +18,8 @@ import pandas as pd
 
 from ... import checks
 from ...networks.stacked import StackedMLP
-from ...studies import Study, paired_log10
-from ...tasks.runs import STUDY_TASK, train_arms
+from ...studies import Study
+from ...tasks.runs import STUDY_TASK, paired_log10, train_arms
 
 #: kind: (initialisation, identity shortcuts)
 KINDS = {"plain": ("kaiming", False), "residual": ("default", True)}
@@ -63,8 +63,8 @@ ACTIVATION_STUDY = Study(
 
 
 def paired_activations(frame: pd.DataFrame, column: str = f"loss_{STUDY_STEPS}") -> pd.DataFrame:
-    """GELU against ReLU per (kind, depth), paired by seed (``gradflow.studies.paired_log10``):
-    ``gelu_wins`` (seeds where GELU ends lower) of ``n``, the mean of log10(loss GELU / loss
+    """GELU against ReLU per (kind, depth), paired by seed (``gradflow.tasks.runs.paired_log10``):
+    ``wins`` (seeds where GELU ends lower) of ``n``, the mean of log10(loss GELU / loss
     ReLU) with its 95 % interval (``mean, low, high``; negative: GELU lower), ``detectable``,
     and the medians ``gelu_loss`` and ``relu_loss``."""
     return paired_log10(frame, arms="activation", arm="gelu", against="relu", value=column,
