@@ -397,3 +397,117 @@ def test_train_branch_scalars_starts_skipinit_at_the_stem_and_readout_alone():
 def test_chapter_experiments_reject_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- The chapter's questions (gradflow.chapters.normalisation.practice) -------------------------
+
+from gradflow.chapters.normalisation import practice
+from gradflow.networks.probing import weights_and_probe_data
+
+
+def test_batch_norm_placement_matches_pytorch_batch_norm_layers_built_by_hand():
+    depth, width, batch = 4, 8, 6
+    frame = practice.batch_norm_placement(depth=depth, width=width, batch=batch, seeds=[3])
+    weights, biases, x, readout = weights_and_probe_data([width] * (depth + 2), [3], "kaiming",
+                                                         batch)
+    for placement in practice.PLACEMENTS:
+        h = x[0].clone().requires_grad_(True)
+        states = [h]
+        for w, b in zip(weights[:depth], biases[:depth]):
+            a = h @ w[0].T + b[0]
+            if placement == "before":
+                h = torch.relu(nn.functional.batch_norm(a, None, None, training=True, eps=1e-5))
+            else:
+                h = nn.functional.batch_norm(torch.relu(a), None, None, training=True, eps=1e-5)
+            states.append(h)
+        grads = torch.autograd.grad((states[-1] * readout[0]).sum(), states[:-1])
+        measured = frame[frame.placement == placement].sort_values("layer")["grad_sq"].to_numpy()
+        expected = np.array([g.pow(2).sum().item() for g in grads])
+        np.testing.assert_allclose(measured, expected, rtol=1e-9)
+
+
+def test_batch_norm_before_relu_hands_each_unit_mean_zero_and_variance_one():
+    frame = practice.batch_norm_placement(depth=3, width=16, batch=32, seeds=[0, 1])
+    before = frame[frame.placement == "before"]
+    assert before["relu_input_mean"].abs().max() < 1e-12
+    np.testing.assert_allclose(before["relu_input_var"], 1.0, atol=1e-4)   # eps = 1e-5
+
+
+def test_batch_norm_placement_refuses_a_batch_of_one():
+    with pytest.raises(ValueError, match="batch"):
+        practice.batch_norm_placement(depth=3, width=4, batch=1, seeds=[0])
+
+
+def test_padding_changes_pytorch_batch_norm_but_not_layer_norm():
+    length, padded_length, channels = 3, 6, 5
+    result = practice.padding_and_causality(length, padded_length, channels, seed=4)
+    g = torch.Generator().manual_seed(4)
+    first = torch.randn(length, channels, generator=g, dtype=torch.float64)
+    second = torch.randn(padded_length, channels, generator=g, dtype=torch.float64)
+    bn = nn.BatchNorm1d(channels, affine=False, dtype=torch.float64).train()
+    ln = nn.LayerNorm(channels, elementwise_affine=False, dtype=torch.float64)
+    padded = torch.cat([first, torch.zeros(padded_length - length, channels, dtype=torch.float64),
+                        second])
+    expected = (bn(padded)[:length] - bn(first)).abs().max().item()
+    assert result["batchnorm_padded"] == pytest.approx(expected, rel=1e-9)
+    expected_masked = (bn(torch.cat([first, second]))[:length] - bn(first)).abs().max().item()
+    assert result["batchnorm_masked"] == pytest.approx(expected_masked, rel=1e-9)
+    assert result["layernorm"] == 0.0 == result["layernorm_future"]
+    assert (ln(first) - ln(torch.cat([first, second]))[:length]).abs().max().item() == 0.0
+    assert result["batchnorm_future"] > 0
+
+
+def test_padding_and_causality_names_a_bad_length():
+    with pytest.raises(ValueError, match="length"):
+        practice.padding_and_causality(length=8, padded_length=8)
+
+
+def test_decay_on_a_scale_invariant_weight_is_a_learning_rate_against_torch_sgd():
+    # PyTorch's SGD with weight_decay = decay / lr shrinks W by (1 - decay) each step before the
+    # gradient step, so on nn.Linear -> nn.LayerNorm it must follow the function's decayed run,
+    # whose outputs the function shows equal to an undecayed run with a growing learning rate.
+    result = practice.decay_is_a_learning_rate(scale=2.0, lr=0.1, decay=0.05, steps=10,
+                                               features=6, batch=9, seed=2, eps=1e-14)
+    assert result["gradient_ratio"] == pytest.approx(2.0, rel=1e-12)
+    assert result["decay_output_change"] < 1e-12 < result["no_decay_change"]
+    assert result["lr_growth"] == pytest.approx(1 / 0.95 ** 19)
+    g = torch.Generator().manual_seed(2)
+    w0 = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    x = torch.randn(9, 6, generator=g, dtype=torch.float64)
+    target = torch.randn(9, 6, generator=g, dtype=torch.float64)
+    linear = nn.Linear(6, 6, bias=False, dtype=torch.float64)
+    ln = nn.LayerNorm(6, elementwise_affine=False, eps=1e-14, dtype=torch.float64)
+    with torch.no_grad():
+        linear.weight.copy_(w0)
+    sgd = torch.optim.SGD(linear.parameters(), lr=0.1, weight_decay=0.05 / 0.1)
+    rescaled = w0.clone()
+    for t in range(10):
+        sgd.zero_grad()
+        (ln(linear(x)) - target).pow(2).mean().backward()
+        sgd.step()
+        w = rescaled.clone().requires_grad_(True)
+        loss = (ln(x @ w.T) - target).pow(2).mean()
+        rescaled = rescaled - 0.1 / 0.95 ** (2 * t + 1) * torch.autograd.grad(loss, w)[0]
+        torch.testing.assert_close(linear.weight.detach(), 0.95 ** (t + 1) * rescaled,
+                                   rtol=1e-9, atol=1e-12)
+
+
+def test_decay_is_a_learning_rate_refuses_a_decay_of_one():
+    with pytest.raises(ValueError, match="decay"):
+        practice.decay_is_a_learning_rate(decay=1.0)
+
+
+def test_layer_norm_axes_gamma_and_beta_have_one_entry_per_channel():
+    result = practice.layer_norm_axes(batch=3, tokens=5, channels=7, seed=1)
+    assert result["weight_shape"] == result["bias_shape"] == (7,)
+    assert result["pytorch_difference"] < 1e-12
+    x = torch.randn(3, 5, 7, dtype=torch.float64)
+    y = nn.functional.layer_norm(x, (7,))
+    torch.testing.assert_close(y.mean(-1), torch.zeros(3, 5, dtype=torch.float64), atol=1e-12,
+                               rtol=0)
+    assert result["token_mean"] < 1e-12 < result["position_mean"]
+
+
+def test_layer_norm_axes_names_a_bad_size():
+    with pytest.raises(ValueError, match="channels"):
+        practice.layer_norm_axes(channels=0)

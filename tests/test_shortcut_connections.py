@@ -430,3 +430,92 @@ def test_every_figure_is_a_figure_with_labelled_axes():
 def test_plots_reject_frames_without_their_columns():
     with pytest.raises(ValueError, match="needs the columns"):
         residual_plots.plot_training_curves(pd.DataFrame({"depth": [1]}))
+
+
+# --- ReLU after the addition against full pre-activation (block_forms) ----------------------------
+
+from gradflow.chapters.shortcut_connections import block_forms
+from gradflow.networks.probing import weights_and_probe_data
+
+
+def _post_block_by_hand(x, w, b):
+    """relu(x + BN(x W^T + b)) with torch's own batch_norm, for a (B, n) batch."""
+    a = nn.functional.batch_norm(x @ w.T + b, None, None, training=True, eps=1e-5)
+    return torch.relu(x + a)
+
+
+def _pre_block_by_hand(x, w, b):
+    """x + relu(BN(x)) W^T + b (He et al. 2016, Fig. 4e, one weight layer)."""
+    read = torch.relu(nn.functional.batch_norm(x, None, None, training=True, eps=1e-5))
+    return x + read @ w.T + b
+
+
+def test_forms_at_initialisation_match_blocks_written_with_torch_batch_norm():
+    depth, width, batch = 4, 6, 5
+    frame = block_forms.forms_at_initialisation(depth=depth, width=width, batch=batch, seeds=[2])
+    weights, biases, x, readout = weights_and_probe_data([width] * (depth + 1), [2], "kaiming",
+                                                         batch)
+    for form in block_forms.FORMS:
+        h = x[0].clone().requires_grad_(True)
+        states, kept = [h], []
+        for layer, (w, b) in enumerate(zip(weights, biases)):
+            if form == "post":
+                a = nn.functional.batch_norm(h @ w[0].T + b[0], None, None, training=True, eps=1e-5)
+                kept.append(((h + a) > 0).double().mean().item())
+                h = _post_block_by_hand(h, w[0], b[0])
+            elif layer == 0:   # the pre-activation network's stem reads its input directly
+                h = h + h @ w[0].T + b[0]
+            else:
+                h = _pre_block_by_hand(h, w[0], b[0])
+            states.append(h)
+        grads = torch.autograd.grad((states[-1] * readout[0]).sum(), states[:-1])
+        norms = np.array([g.norm().item() for g in grads])
+        got = frame[frame.form == form].sort_values("layer")
+        np.testing.assert_allclose(got["grad_norm"], norms / norms[-1], rtol=1e-9)
+        np.testing.assert_allclose(got["stream_var"],
+                                   [s.detach().var(unbiased=False).item() for s in states[1:]],
+                                   rtol=1e-9)
+        if form == "post":
+            np.testing.assert_allclose(got["identity_kept"], kept)
+        else:
+            assert (got["identity_kept"] == 1).all()
+
+
+def test_post_activation_mlp_has_a_linear_head_and_stem_that_reads_its_input():
+    widths = [3, 5, 5, 1]
+    model = block_forms.form_model("post", widths, [0, 1])
+    x = torch.randn(7, 3, generator=torch.Generator().manual_seed(0))
+    out = model(x)
+    for m in range(2):
+        w = [p[m].detach() for p in model.weights]
+        b = [p[m].detach() for p in model.biases]
+        h = torch.relu(nn.functional.batch_norm(x @ w[0].T + b[0], None, None, training=True,
+                                                eps=1e-5))
+        h = _post_block_by_hand(h, w[1], b[1])
+        torch.testing.assert_close(out[m], h @ w[2].T + b[2], rtol=1e-5, atol=1e-6)
+
+
+def test_forms_unit_gives_both_forms_for_every_seed():
+    rows = block_forms.forms_unit(3, [0, 1], width=4, steps=2, windows=[1, 2], lr=1e-3,
+                                  n_samples=8, dim=3, task_seed=0)
+    assert sorted((r["form"], r["seed"]) for r in rows) == [
+        ("post", 0), ("post", 1), ("pre", 0), ("pre", 1)]
+    assert all(r["loss_2"] > 0 for r in rows)
+
+
+def test_paired_forms_counts_pre_wins():
+    frame = pd.DataFrame([{"form": f, "depth": 5, "seed": s, "loss_1": v}
+                          for s, (pre, post) in enumerate([(1.0, 10.0), (10.0, 1.0), (1.0, 100.0)])
+                          for f, v in (("pre", pre), ("post", post))])
+    row = block_forms.paired_forms(frame, "loss_1").loc[5]
+    assert row["wins"] == 2 and row["mean"] == pytest.approx((-1 + 1 - 2) / 3)
+
+
+def test_block_forms_name_bad_arguments():
+    with pytest.raises(ValueError, match="form"):
+        block_forms.form_model("middle", [3, 4, 1], [0])
+    with pytest.raises(ValueError, match="batch"):
+        block_forms.forms_at_initialisation(depth=3, width=4, batch=1, seeds=[0])
+    with pytest.raises(ValueError, match="depth"):
+        block_forms.forms_unit(2, [0], width=4, steps=1, windows=[1], lr=1e-3, n_samples=4,
+                               dim=2, task_seed=0)

@@ -146,3 +146,122 @@ def test_gain_response_rejects_bad_input(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         gs.gain_response(**arguments)
+
+
+# --- PyTorch's constants (gains) and GELU against ReLU trained (activation_study) -----------------
+
+from scipy import integrate
+
+from gradflow.chapters.vanishing_gradients import activation_study, gains
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 1.0, math.sqrt(5.0)])
+def test_leaky_relu_gain_is_pytorchs_calculate_gain(slope):
+    assert gains.leaky_relu_gain(slope) == pytest.approx(
+        torch.nn.init.calculate_gain("leaky_relu", slope), rel=1e-15)
+
+
+def test_linear_default_slope_gives_the_gain_sqrt_one_third():
+    assert torch.nn.init.calculate_gain("leaky_relu", gains.LINEAR_DEFAULT_SLOPE) == pytest.approx(
+        math.sqrt(1 / 3), rel=1e-15)
+    assert gains.leaky_relu_gain(gains.LINEAR_DEFAULT_SLOPE) == pytest.approx(math.sqrt(1 / 3))
+
+
+def test_kaiming_uniform_variance_matches_a_real_nn_linear():
+    torch.manual_seed(7)
+    fan_in = 300
+    weight = torch.nn.Linear(fan_in, 500).weight.detach().double()
+    bound = gains.kaiming_uniform_bound(fan_in, gains.LINEAR_DEFAULT_SLOPE)
+    assert bound == pytest.approx(1 / math.sqrt(fan_in), rel=1e-14)
+    assert weight.abs().max().item() <= bound
+    assert weight.abs().max().item() > 0.99 * bound
+    # 150,000 draws: the sample variance is within 1 % of 1 / (3 fan_in)
+    assert weight.var().item() == pytest.approx(1 / (3 * fan_in), rel=0.01)
+    assert gains.kaiming_uniform_variance(fan_in, gains.LINEAR_DEFAULT_SLOPE) == pytest.approx(
+        1 / (3 * fan_in), rel=1e-14)
+
+
+def test_kaiming_uniform_bound_matches_pytorchs_kaiming_uniform_for_relu():
+    torch.manual_seed(3)
+    w = torch.empty(400, 200)
+    torch.nn.init.kaiming_uniform_(w, a=0.0, nonlinearity="leaky_relu")
+    assert w.abs().max().item() <= gains.kaiming_uniform_bound(200, 0.0)
+    assert w.abs().max().item() > 0.99 * gains.kaiming_uniform_bound(200, 0.0)
+
+
+def test_tanh_gain_is_pytorchs():
+    assert gains.TANH_GAIN == torch.nn.init.calculate_gain("tanh")
+
+
+def test_fixed_point_gain_solves_the_length_map_by_direct_integration():
+    g = gains.fixed_point_gain("tanh", 1.0)
+    second, _ = integrate.quad(lambda z: math.tanh(z) ** 2 * math.exp(-z * z / 2)
+                               / math.sqrt(2 * math.pi), -12, 12)
+    assert g == pytest.approx(1 / math.sqrt(second), rel=1e-8)
+
+
+def test_gain_scan_at_relu_kaiming_gain_predicts_a_factor_of_one():
+    # ReLU with Xavier on a square layer times sqrt(2) is Kaiming: a factor of exactly 1.
+    scan = gains.gain_scan("relu", [math.sqrt(2.0)], depth=20, width=64)
+    assert scan["mean_factor"].iloc[0] == pytest.approx(1.0, rel=1e-9)
+    assert scan["log10_growth"].iloc[0] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_gain_scan_names_a_bad_gain_and_depth():
+    with pytest.raises(ValueError, match="gain"):
+        gains.gain_scan("tanh", [0.0])
+    with pytest.raises(ValueError, match="depth"):
+        gains.gain_scan("tanh", [1.0], depth=1)
+
+
+def test_leaky_relu_gain_refuses_a_negative_slope():
+    with pytest.raises(ValueError, match="negative_slope"):
+        gains.leaky_relu_gain(-1.0)
+
+
+def test_activation_unit_pairs_gelu_and_relu_from_the_same_weights_against_plain_torch():
+    # A 3-layer plain network trained 2 steps: the unit's losses equal a hand-written nn loop
+    # with torch's own GELU and ReLU on the same initial weights.
+    rows = activation_study.activation_unit("plain", 3, [5], width=4, steps=2, windows=[1, 2],
+                                            lr=1e-2, n_samples=6, dim=3, task_seed=1)
+    from gradflow.networks.stacked import draw_stacked_weights
+    from gradflow.tasks.regression import make_regression_task
+
+    task = make_regression_task(n_samples=6, dim=3, seed=1)
+    weights, biases = draw_stacked_weights([3, 4, 4, 1], [5], "kaiming")
+    for name, fn in (("gelu", torch.nn.functional.gelu), ("relu", torch.relu)):
+        params = [p[0].clone().requires_grad_(True) for p in (*weights, *biases)]
+        ws, bs = params[:3], params[3:]
+        opt = torch.optim.Adam(params, lr=1e-2)
+        losses = []
+        for _ in range(3):
+            h = task.x
+            for i, (w, b) in enumerate(zip(ws, bs)):
+                h = h @ w.T + b
+                if i < 2:
+                    h = fn(h)
+            loss = (h - task.y).pow(2).mean()
+            losses.append(loss.item())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        row = next(r for r in rows if r["activation"] == name)
+        assert row["loss_1"] == pytest.approx(losses[1], rel=1e-5)
+        assert row["loss_2"] == pytest.approx(losses[2], rel=1e-5)
+
+
+def test_paired_activations_counts_wins_and_intervals():
+    frame = pd.DataFrame([
+        {"kind": "plain", "depth": 3, "activation": a, "seed": s, "loss_1": loss,
+         "first_over_last": 1.0}
+        for s, (g, r) in enumerate([(1.0, 10.0), (1.0, 100.0), (10.0, 1.0)])
+        for a, loss in (("gelu", g), ("relu", r))])
+    row = activation_study.paired_activations(frame, "loss_1").loc[("plain", 3)]
+    assert row["wins"] == 2 and row["n"] == 3
+    assert row["mean"] == pytest.approx((-1 - 2 + 1) / 3)
+
+
+def test_activation_unit_names_a_bad_kind():
+    with pytest.raises(ValueError, match="kind"):
+        activation_study.activation_unit("dense", 3, [0], width=4, steps=1, windows=[1], lr=1e-3,
+                                         n_samples=4, dim=2, task_seed=0)

@@ -1,8 +1,9 @@
 """The experiments of the chapter "Normalisation" (``book/normalisation.md``): the normalisers
 against PyTorch and LayerNorm's Jacobian (``parity``), BatchNorm's gradient explosion in plain
 networks (``explosion``), normalisation inside a residual branch and SkipInit (``residual``),
-RMSNorm against LayerNorm on the GPT's stream (``rms``) and the explorable sweep
-(``explorer``); its figures are in ``figures``."""
+RMSNorm against LayerNorm on the GPT's stream (``rms``), the explorable sweep
+(``explorer``) and four questions readers ask (``practice``: BatchNorm's placement, LayerNorm in
+transformers, weight decay on scale-invariant weights, LayerNorm's axis); its figures are in ``figures``."""
 
 from .explorer import EXPLORER_DEPTHS, normaliser_explorer, residual_states
 from .explosion import (
@@ -21,20 +22,34 @@ from .parity import (
     scale_invariance,
     what_each_removes,
 )
+from .practice import (
+    PLACEMENTS,
+    batch_norm_placement,
+    decay_is_a_learning_rate,
+    layer_norm_axes,
+    padding_and_causality,
+    placement_growth,
+)
 from .residual import KINDS, stream_growth, train_branch_scalars
 from .rms import before_and_after_training, stream_gaps
 
 __all__ = [
     "EXPLORER_DEPTHS",
     "KINDS",
+    "PLACEMENTS",
     "PRE_LN_CONFIG",
+    "batch_norm_placement",
     "before_and_after_training",
+    "decay_is_a_learning_rate",
     "explosion_by_activation",
     "explosion_sweep",
     "growth_rate",
     "initialisation_independence",
     "jacobian_check",
+    "layer_norm_axes",
     "normaliser_explorer",
+    "padding_and_causality",
+    "placement_growth",
     "pre_ln_gradients",
     "pytorch_agreement",
     "residual_states",
