@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import checks
 from ..networks.stacked import StackedMLP
-from ..studies import detectable, interval
+from ..studies import paired_summary
 from .regression import make_regression_task, train_full_batch
 
 #: The regression task the training studies use: the shortcut chapter's 64 inputs in eight
@@ -76,8 +76,8 @@ def paired_log10(frame: pd.DataFrame, *, arms: str, arm: str, against: str, valu
                  by: str | Sequence[str]) -> pd.DataFrame:
     """``arm`` against ``against`` in each group of ``by``, paired by ``seed``: one row per group
     with the mean of log10(value of arm / value of against) and its 95 % t-interval (``mean,
-    low, high``; negative: ``arm`` lower; ``gradflow.studies.interval``), ``wins`` (seeds where
-    ``arm``'s value is lower) of ``n``, ``detectable`` (``gradflow.studies.detectable``) and the
+    low, high``; negative: ``arm`` lower), ``wins`` (seeds where ``arm``'s value is lower) of
+    ``n`` and ``detectable``, all from ``gradflow.studies.paired_summary``, and the
     medians ``<arm>_loss`` and ``<against>_loss``. ``arms`` names the column that holds the
     arm."""
     groups = [by] if isinstance(by, str) else list(by)
@@ -92,10 +92,7 @@ def paired_log10(frame: pd.DataFrame, *, arms: str, arm: str, against: str, valu
             if name not in wide:
                 raise ValueError(f"{arms} {name!r} is not in the group {key}")
         log_ratio = list(np.log10(wide[arm] / wide[against]))
-        mean, low, high = interval(log_ratio)
-        rows.append({**dict(zip(groups, key)), "mean": mean, "low": low, "high": high,
-                     "wins": int(sum(d < 0 for d in log_ratio)), "n": len(log_ratio),
-                     "detectable": detectable(log_ratio),
+        rows.append({**dict(zip(groups, key)), **paired_summary(log_ratio),
                      f"{arm}_loss": float(wide[arm].median()),
                      f"{against}_loss": float(wide[against].median())})
     return pd.DataFrame(rows).set_index(groups)
