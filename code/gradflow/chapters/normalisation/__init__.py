@@ -21,14 +21,25 @@ from .parity import (
     scale_invariance,
     what_each_removes,
 )
-from .residual import KINDS, stream_growth, train_branch_scalars
-from .rms import before_and_after_training, stream_gaps
+from .residual import (
+    BRANCH_STUDY,
+    KINDS,
+    branch_curves,
+    branch_log_ratio,
+    stream_growth,
+    train_branch_scalars,
+)
+from .rms import RMS_STUDY, before_and_after_training, stream_gaps
 
 __all__ = [
+    "BRANCH_STUDY",
     "EXPLORER_DEPTHS",
     "KINDS",
     "PRE_LN_CONFIG",
+    "RMS_STUDY",
     "before_and_after_training",
+    "branch_curves",
+    "branch_log_ratio",
     "explosion_by_activation",
     "explosion_sweep",
     "growth_rate",

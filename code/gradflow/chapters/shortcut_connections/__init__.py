@@ -63,15 +63,19 @@ from .stream import (
     stream_summary,
 )
 from .training import (
+    COMPARISON_STUDY,
     KINDS,
     RegressionTask,
     TrainingComparison,
     final_losses,
+    log_ratio_comparison,
     make_regression_task,
+    study_curves,
     train_depth_comparison,
 )
 
 __all__ = [
+    "COMPARISON_STUDY",
     "EXPLORER_BLOCKS",
     "EXPLORER_LAMBDAS",
     "KINDS",
@@ -81,11 +85,13 @@ __all__ = [
     "ResidualStack",
     "TrainingComparison",
     "final_losses",
+    "log_ratio_comparison",
     "identity_decomposition",
     "lambda_explorer",
     "lambda_scaling",
     "lambda_summary",
     "make_regression_task",
+    "study_curves",
     "many_seed_comparison",
     "path_experiment",
     "path_gradient",
