@@ -214,3 +214,18 @@ def test_kept_results_are_small_and_readable():
     for study in BOOK_STUDIES.values():
         path: Path = study.path
         assert path.suffix == ".json" and path.stat().st_size < 400_000, path
+
+
+def test_a_paired_summary_is_scipy_s_one_sample_t_test_with_counted_wins():
+    from scipy import stats
+
+    differences = [-0.4, -0.1, 0.2, -0.35, -0.05, -0.3]
+    summary = studies.paired_summary(differences)
+    test = stats.ttest_1samp(differences, 0.0)
+    low, high = test.confidence_interval(0.95)
+    assert summary["mean"] == pytest.approx(np.mean(differences))
+    assert (summary["low"], summary["high"]) == pytest.approx((low, high))
+    assert summary["wins"] == 5 and summary["n"] == 6   # five differences below zero
+    assert summary["detectable"] == pytest.approx(studies.detectable(differences))
+    with pytest.raises(ValueError, match="NaN"):
+        studies.paired_summary([0.1, float("nan"), 0.2])
