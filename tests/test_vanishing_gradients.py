@@ -146,3 +146,16 @@ def test_gain_response_rejects_bad_input(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         gs.gain_response(**arguments)
+
+
+def test_the_kept_sweep_reads_back_as_the_sweep_it_measured():
+    from gradflow.chapters.vanishing_gradients import sweeps
+
+    rows = pd.DataFrame([row for activation in ("tanh", "relu") for row in sweeps.sweep_unit(
+        activation, "xavier", depth=5, seeds=[0, 2], width=8, batch=3)])
+    kept = sweeps.sweep_frame(rows, depth=5, width=8)
+    direct = gs.gradient_sweep(["tanh", "relu"], ["xavier"], [5], [0, 2], width=8, batch=3,
+                               weight_stats=False)
+    pd.testing.assert_frame_equal(kept, direct[list(kept.columns)], check_exact=True)
+    with pytest.raises(ValueError, match="signal norms"):
+        sweeps.sweep_frame(rows, depth=6, width=8)

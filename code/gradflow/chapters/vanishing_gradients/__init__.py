@@ -24,6 +24,7 @@ from .experiments import (
     profile_explorer,
     seed_comparison,
 )
+from .sweeps import SWEEP_STUDY, sweep_frame
 
 __all__ = [
     "ACTIVATIONS",
@@ -32,6 +33,7 @@ __all__ = [
     "EXPLORER_INITS",
     "EXPLORER_SEEDS",
     "EXPLORER_WIDTH",
+    "SWEEP_STUDY",
     "batched_profiles",
     "depth_gain_grid",
     "end_to_end_log_ratio",
@@ -45,4 +47,5 @@ __all__ = [
     "predicted_profile",
     "profile_explorer",
     "seed_comparison",
+    "sweep_frame",
 ]
