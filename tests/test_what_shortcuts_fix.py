@@ -104,8 +104,7 @@ def test_training_members_have_the_weights_their_kind_claims():
 def test_training_returns_every_kind_and_depth():
     task = fix.training.make_regression_task(n_samples=16, dim=3, seed=4)
     result = fix.train_plain_and_residual(depths=[4], seeds=[0, 1], width=6, steps=3, task=task)
-    finals = fix.final_losses(result.curves)
-    assert set(finals.index.get_level_values("kind")) == set(fix.TRAINING_KINDS)
+    assert set(result.curves["kind"]) == set(fix.TRAINING_KINDS)
     assert (result.curves.groupby(["kind", "seed"]).size() == 4).all()
     assert np.isfinite(result.curves["loss"]).all()
     with pytest.raises(ValueError, match="depths must be at least 3"):
@@ -118,7 +117,8 @@ def test_landscape_centre_is_the_trained_networks_final_loss():
                                            seeds=[1], width=5, steps=4, task=task)
     slices = fix.landscape_slices(trained, kinds=("relu_bn", "residual"), depths=(4,), seed=1,
                                   points=5)
-    final = fix.final_losses(trained.curves)["median"]
+    last = trained.curves[trained.curves["step"] == trained.curves["step"].max()]
+    final = last.set_index(["depth", "kind"])["loss"]
     for kind in ("relu_bn", "residual"):
         assert slices.summary.loc[(4, kind), "centre"] == pytest.approx(final.loc[(4, kind)],
                                                                          rel=1e-5)

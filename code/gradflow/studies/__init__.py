@@ -278,14 +278,35 @@ def detectable(differences: Sequence[float], level: float = 0.95, power: float =
     return (stats.t.ppf(0.5 + level / 2, n - 1) + stats.t.ppf(power, n - 1)) * se
 
 
+
 def paired_summary(differences: Sequence[float], level: float = 0.95) -> dict[str, float]:
     """Paired ``differences`` (one per seed, a - b) summarised for the prose: their mean with
-    its ``level`` t-interval (``mean, low, high``, :func:`interval`), the number of seeds where
-    a is the smaller (``wins``, a difference below zero) out of ``n``, and the smallest true
-    mean difference they would detect four times in five (``detectable``, :func:`detectable`)."""
+    its ``level`` t-interval (``mean, low, high``, :func:`interval`; NaN bounds when the
+    differences have no spread), the number of seeds where a is the smaller (``wins``, a
+    difference below zero) out of ``n``, and the smallest true mean difference they would
+    detect four times in five (``detectable``, :func:`detectable`). Every comparison the book
+    reports goes through this function."""
     differences = [float(d) for d in differences]
     if any(math.isnan(d) for d in differences):
         raise ValueError("differences must not hold NaN")
-    mean, low, high = interval(differences, level)
+    if len(differences) < 2:
+        raise ValueError(f"a paired comparison needs at least two differences, got "
+                         f"{len(differences)}")
+    mean = math.fsum(differences) / len(differences)
+    if any(d != differences[0] for d in differences):
+        _, low, high = interval(differences, level)
+        smallest = detectable(differences, level)
+    else:
+        low = high = smallest = math.nan
     return {"mean": mean, "low": low, "high": high, "wins": sum(d < 0 for d in differences),
-            "n": len(differences), "detectable": detectable(differences, level)}
+            "n": len(differences), "detectable": smallest}
+
+
+def paired(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """:func:`paired_summary` of ``a - b``, for ``a`` and ``b`` given one value per seed in the
+    same order."""
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise ValueError(f"a paired comparison needs two equally long lists, got {len(a)} and "
+                         f"{len(b)}")
+    return paired_summary([float(x) - float(y) for x, y in zip(a, b)], level)

@@ -36,12 +36,12 @@ import torch
 
 from ... import checks
 from ...networks.gpt import GPTConfig
-from ...studies import Study, interval
+from ...studies import Study, paired
 from ...tasks.sequence import TRAIN_TASK
 from .studies import MAP_VARIANTS, classify
 from .training import OPTIMIZERS, final_loss, train_copies
 
-#: Seven learning rates, half a decade apart, over Wortsman et al.'s range [3e-4, 3e-1].
+#: Seven learning rates, half a decade apart, over three decades [3e-4, 3e-1].
 STUDY_LRS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 #: The seeds of the initialisations; every run of every unit sees the same batches.
 STUDY_SEEDS = (0, 1, 2, 3, 4)
@@ -90,7 +90,7 @@ STABILITY_UNITS: list[dict] = (
        for s in STUDY_SEEDS]
 )
 
-#: The range of learning rates over which :func:`lr_sensitivity` averages (Wortsman et al.).
+#: The range of learning rates over which :func:`lr_sensitivity` averages (every rate of the study).
 LR_RANGE = (3e-4, 3e-1)
 
 
@@ -210,7 +210,7 @@ _KEYS = ["variant", "optimizer", "warmup"]
 
 def capped_loss(frame: pd.DataFrame) -> pd.Series:
     """Each run's final loss capped at its loss at initialisation, a diverged (NaN) run counting
-    as that loss: min(l(eta), l_0), the quantity Wortsman et al. average."""
+    as that loss: min(l(eta), l_0), the quantity :func:`lr_sensitivity` averages."""
     checks.columns(frame, ["final_loss", "start_loss"], "capped_loss")
     final = frame["final_loss"].where(np.isfinite(frame["final_loss"]), np.inf)
     return np.minimum(final, frame["start_loss"])
@@ -242,7 +242,8 @@ def _sensitivity(curve: pd.Series) -> float:
 
 def lr_sensitivity(frame: pd.DataFrame, lr_range: tuple[float, float] = LR_RANGE
                    ) -> pd.DataFrame:
-    """Wortsman et al.'s LR sensitivity of each variant, optimiser and warm-up:
+    """The LR sensitivity of each variant, optimiser and warm-up, in the spirit of Wortsman et
+    al. (their exact formula not checked against a stored copy; the chapter says so):
     E_eta[min(l(eta), l_0) - min_eta l(eta)], the mean over the learning rates in ``lr_range``
     (inclusive; the grid is log-spaced, so this is their expectation over a log-uniform grid) of
     how far the final loss lies above the best one, with a diverged run counting as its loss at
@@ -271,24 +272,6 @@ def lr_sensitivity(frame: pd.DataFrame, lr_range: tuple[float, float] = LR_RANGE
     })
 
 
-def paired(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict:
-    """Paired comparison of ``a`` and ``b`` (one value each per seed): the mean difference
-    a - b, its ``confidence`` t-interval (scipy.stats.t; NaN with fewer than two pairs or no
-    spread), and ``wins``: in how many of the ``n`` pairs a is lower (better) than b."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or not len(a):
-        raise ValueError(f"paired needs two equally long non-empty lists, got {a.shape}, {b.shape}")
-    diff = a - b
-    n = len(diff)
-    mean = float(diff.mean())
-    if n > 1 and diff.std(ddof=1) > 0:
-        _, low, high = interval(list(diff), confidence)
-    else:
-        low = high = math.nan
-    return {"mean_difference": mean, "ci_low": low, "ci_high": high,
-            "wins": int((diff < 0).sum()), "n": n}
-
-
 def _arm_name(optimizer: str, warmup: int) -> str:
     name = "Adam" if optimizer == "adamw" else "RAdam"
     return f"{name}, no warm-up" if warmup == 0 else f"{name}, warm-up {warmup}"
@@ -303,8 +286,8 @@ def warmup_comparison(frame: pd.DataFrame, variant: str = "Post-LN",
     warm-up. "A vs B" is A's capped final loss (:func:`capped_loss`) minus B's (negative: A
     lower), at every learning rate (``measure`` "final loss") and for the per-seed LR
     sensitivity over ``lr_range`` (``measure`` "LR sensitivity", ``lr`` NaN). Columns:
-    ``comparison, measure, lr`` and those of :func:`paired` (``wins``: seeds on which A was
-    lower)."""
+    ``comparison, measure, lr`` and those of :func:`gradflow.studies.paired` (``wins``: seeds
+    on which A was lower)."""
     checks.columns(frame, [*_KEYS, "lr", "seed", "final_loss", "start_loss"],
                    "warmup_comparison")
     data = frame[frame["variant"] == variant]

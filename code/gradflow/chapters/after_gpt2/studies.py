@@ -1,22 +1,23 @@
-"""The training studies of the chapter "After GPT-2": the feed-forward comparison over seeds and
-the stability map of deep stacks, both run with :func:`training.train_copies` on the GPT
-chapter's sorting task. Every function returns plain data and never prints.
+"""The feed-forward study of the chapter "After GPT-2" (run with :func:`training.train_copies`
+on the GPT chapter's sorting task), and the four stacks and the outcome classes that the
+stability study (``stability.py``) trains and reports. Every function returns plain data and
+never prints.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from ... import checks
-from ...networks.gpt import FFN_KINDS, GPTConfig, parameter_count
-from ...studies import Study, interval
+from ...networks.gpt import FFN_KINDS, parameter_count
+from ...studies import Study, paired
 from ...tasks.sequence import TRAIN_CONFIG, TRAIN_TASK, SequenceTask
-from .training import final_loss, train_copies
+from .training import train_copies
 
 # --- The feed-forward comparison -------------------------------------------------------------
 
@@ -83,46 +84,41 @@ FFN_STUDY = Study(
 def ffn_paired(frame: pd.DataFrame, column: str, reference: str = "gelu",
                level: float = 0.95) -> pd.DataFrame:
     """Per kind: the mean of ``column`` over seeds and, paired by seed (the runs of one seed see
-    the same batches), the mean difference from ``reference`` with its ``level`` t-interval,
-    the number of seeds where the kind is lower (``wins``), the number of pairs ``n``, and
-    ``reference`` (true on the reference's own row, whose difference is NaN)."""
+    the same batches), the mean difference from ``reference`` with its ``level`` t-interval
+    (:func:`gradflow.studies.paired`), the number of seeds where the kind is lower (``wins``),
+    the number of pairs ``n``, and ``reference`` (true on the reference's own row, whose
+    difference is NaN)."""
     checks.columns(frame, ["ffn", "seed", column], "ffn_paired")
     wide = frame.pivot(index="seed", columns="ffn", values=column)
     if reference not in wide:
         raise ValueError(f"reference {reference!r} is not among the kinds {list(wide.columns)}")
     rows = {}
     for kind in dict.fromkeys(frame["ffn"]):
-        difference = (wide[kind] - wide[reference]).dropna()
+        pairs = wide[[kind, reference]].dropna()
         if kind == reference:
-            mean = low = high = math.nan
+            compared = {"mean": math.nan, "low": math.nan, "high": math.nan, "wins": 0,
+                        "n": len(pairs)}
         else:
-            mean, low, high = interval(list(difference), level)
+            compared = paired(pairs[kind], pairs[reference], level)
         rows[kind] = {"mean": wide[kind].mean(), "sd": wide[kind].std(ddof=1),
-                      "difference": mean, "low": low, "high": high,
-                      "wins": int((difference < 0).sum()), "n": len(difference),
+                      "difference": compared["mean"], "low": compared["low"],
+                      "high": compared["high"], "wins": compared["wins"], "n": compared["n"],
                       "reference": kind == reference}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-# --- The stability map ----------------------------------------------------------------------
+# --- The stacks of the stability study (stability.py) -----------------------------------------
 
-#: The map's stack: 12 blocks of width 16 (4 heads), every weight drawn with std 1/sqrt(16), the
+#: The stability study's stack before it sets depth and width: 12 blocks of width 16 (4 heads), every weight drawn with std 1/sqrt(16), the
 #: scale of the Xavier-type initialisations that Xiong et al. 2020 and Wang et al. 2022 analyse.
 MAP_BASE = replace(TRAIN_CONFIG, n_layer=12, n_embd=16, init_std=1 / math.sqrt(16))
-#: The four ways of joining the branches to the stream that the map compares.
+#: The four ways of joining the branches to the stream that the stability study compares.
 MAP_VARIANTS = {
     "Post-LN": replace(MAP_BASE, ln_placement="post", scaled_init=False),
     "Pre-LN": replace(MAP_BASE, ln_placement="pre", scaled_init=True),
     "DeepNorm": replace(MAP_BASE, ln_placement="post", scaled_init=False, residual="deepnorm"),
     "ReZero": replace(MAP_BASE, ln_placement="pre", scaled_init=False, residual="rezero"),
 }
-MAP_LRS = (1e-3, 1e-2, 1e-1)
-MAP_STEPS = 24
-MAP_WARMUP = 8
-MAP_BATCH = 16
-#: The steps after which the map records each run's relative output change.
-UPDATE_STEPS = (1, MAP_WARMUP)
-OUTCOMES = ("learned", "partial", "stuck", "diverged")
 
 
 def classify(loss: float, start: float, task: SequenceTask = TRAIN_TASK) -> str:
@@ -138,48 +134,3 @@ def classify(loss: float, start: float, task: SequenceTask = TRAIN_TASK) -> str:
     if loss < blind["position only"]:
         return "learned"
     return "partial"
-
-
-def stability_map(variants: Mapping[str, GPTConfig] = MAP_VARIANTS,
-                  lrs: Sequence[float] = MAP_LRS, warmup: int = MAP_WARMUP,
-                  steps: int = MAP_STEPS, batch_size: int = MAP_BATCH, seed: int = 0,
-                  update_steps: Sequence[int] = UPDATE_STEPS,
-                  task: SequenceTask = TRAIN_TASK) -> pd.DataFrame:
-    """Train every variant at every learning rate, without and with a linear warm-up over
-    ``warmup`` steps, from one seed and on the same batches (the copies of one variant are
-    trained together). Returns one row per run: ``variant, lr, warmup`` (bool),
-    ``start_loss, final_loss`` (first step; mean of the last 5), ``accuracy``, ``losses`` (the
-    loss at every step, a list), ``outcome``
-    (:func:`classify`) and ``update_<t>`` for each step t of ``update_steps`` (the relative
-    change of the logits after t steps)."""
-    lrs = [checks.positive_number("lr", lr) for lr in lrs]
-    checks.positive_int("warmup", warmup)
-    rows = []
-    for name, config in variants.items():
-        run = train_copies(config, seeds=seed, lrs=lrs * 2,
-                           warmups=[0] * len(lrs) + [warmup] * len(lrs), steps=steps,
-                           batch_size=batch_size, update_steps=update_steps, eval_size=100,
-                           task=task)
-        finals = final_loss(run, last=5)
-        for i, (lr, w) in enumerate(zip(run.lrs, run.warmups)):
-            row = {"variant": name, "lr": lr, "warmup": w > 0,
-                   "start_loss": float(run.losses[0, i]), "final_loss": float(finals[i]),
-                   "accuracy": float(run.accuracy[i]),
-                   "losses": [float(x) for x in run.losses[:, i]]}
-            row["outcome"] = classify(row["final_loss"], row["start_loss"], task)
-            for t in update_steps:
-                row[f"update_{t}"] = float(run.updates[t][i])
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def map_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The map as a table of text: rows variant and warm-up, one column per learning rate,
-    each cell "outcome (final loss)"."""
-    checks.columns(frame, ["variant", "lr", "warmup", "final_loss", "outcome"], "map_table")
-    cells = frame.assign(cell=[f"{o} ({loss:.2f})" if np.isfinite(loss) else o
-                               for o, loss in zip(frame["outcome"], frame["final_loss"])])
-    table = cells.pivot_table(index=["variant", "warmup"], columns="lr", values="cell",
-                              aggfunc="first", sort=False)
-    table.columns = [f"lr {lr:g}" for lr in table.columns]
-    return table.rename(index={True: "with warm-up", False: "without"}, level="warmup")

@@ -10,7 +10,6 @@ from .spectra import SpectrumConfig, SpectrumResult, jacobian_spectra, moments_s
 from .training import (
     COMPARISON_STUDY,
     Training,
-    final_losses,
     paired_comparison,
     residual_against_plain,
     study_curves,
@@ -31,7 +30,6 @@ __all__ = [
     "SpectrumResult",
     "Training",
     "correlation_summary",
-    "final_losses",
     "jacobian_spectra",
     "landscape_slices",
     "moments_summary",

@@ -15,7 +15,7 @@ import torch
 
 from ... import checks
 from ...networks.stacked import StackedMLP, draw_stacked_weights
-from ...studies import Study, detectable, interval
+from ...studies import Study, paired
 from ...tasks.regression import (
     RegressionTask,
     make_regression_task,
@@ -135,12 +135,6 @@ def train_plain_and_residual(
     return Training(frame, time.perf_counter() - start, models, task)
 
 
-def final_losses(curves: pd.DataFrame) -> pd.DataFrame:
-    """The final training loss per (depth, kind): median, min and max over seeds."""
-    last = curves[curves["step"] == curves["step"].max()]
-    return last.groupby(["depth", "kind"], sort=False)["loss"].agg(["median", "min", "max"])
-
-
 # --- The study: every kind, 24 paired seeds, kept with its code ----------------------------------
 
 #: The study's depths, seeds (trained in chunks of ``COMPARISON_CHUNK``) and length; the chapter
@@ -216,10 +210,7 @@ def paired_comparison(frame: pd.DataFrame, column: str, kind: str, against: str,
     for name in (kind, against):
         if name not in at:
             raise ValueError(f"kind {name!r} is not in the study at depth {depth}")
-    log_ratio = np.log10(at[kind] / at[against])
-    mean, low, high = interval(list(log_ratio))
-    return {"wins": int((log_ratio < 0).sum()), "n": len(log_ratio), "mean": mean,
-            "low": low, "high": high, "detectable": detectable(list(log_ratio))}
+    return paired(np.log10(at[kind]), np.log10(at[against]))
 
 
 def study_finals(frame: pd.DataFrame, column: str) -> pd.DataFrame:
