@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ... import checks
-from ...studies import Study, paired_summary
+from ...studies import Study, paired
 from ...tasks.sequence import TRAIN_CONFIG, train_sequence_task
 
 #: variant: (LayerNorm placement, shortcuts, learning rate, steps). The chapter's two runs, and
@@ -85,11 +85,11 @@ def loss_at(frame: pd.DataFrame, variant: str, step: int) -> pd.Series:
 
 
 def paired_difference(a: pd.Series, b: pd.Series) -> dict[str, float]:
-    """``a - b`` paired by seed (the index), summarised by :func:`gradflow.studies.paired_summary`
+    """``a - b`` paired by seed (the index), summarised by :func:`gradflow.studies.paired`
     (the mean with its 95 % interval, wins of ``a`` in ``n`` seeds, the detectable size)."""
     if not a.index.equals(b.index):
         raise ValueError("a and b must hold the same seeds in the same order")
-    return paired_summary(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    return paired(a, b)
 
 
 def per_seed(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
