@@ -159,3 +159,15 @@ def test_the_kept_sweep_reads_back_as_the_sweep_it_measured():
     pd.testing.assert_frame_equal(kept, direct[list(kept.columns)], check_exact=True)
     with pytest.raises(ValueError, match="signal norms"):
         sweeps.sweep_frame(rows, depth=6, width=8)
+
+
+def test_the_kept_grid_reads_back_as_the_grid_it_measured():
+    from gradflow.chapters.vanishing_gradients import sweeps
+
+    rows = pd.DataFrame(sweeps.grid_unit("relu", "kaiming", gains=[0.5, 2.0], depths=[2, 6],
+                                         seeds=[0, 1], width=8))
+    direct = gs.depth_gain_grid("relu", "kaiming", [0.5, 2.0], [2, 6], [0, 1], width=8)
+    pd.testing.assert_frame_equal(sweeps.grid_frame(rows, "relu", "kaiming"), direct,
+                                  check_exact=True)
+    with pytest.raises(ValueError, match="no grid"):
+        sweeps.grid_frame(rows, "tanh", "xavier")

@@ -24,7 +24,7 @@ from .experiments import (
     profile_explorer,
     seed_comparison,
 )
-from .sweeps import SWEEP_STUDY, sweep_frame
+from .sweeps import GRID_STUDY, SWEEP_STUDY, grid_frame, sweep_frame
 
 __all__ = [
     "ACTIVATIONS",
@@ -33,6 +33,7 @@ __all__ = [
     "EXPLORER_INITS",
     "EXPLORER_SEEDS",
     "EXPLORER_WIDTH",
+    "GRID_STUDY",
     "SWEEP_STUDY",
     "batched_profiles",
     "depth_gain_grid",
@@ -41,6 +42,7 @@ __all__ = [
     "gain_response",
     "gradient_profile",
     "gradient_sweep",
+    "grid_frame",
     "layer_profiles",
     "narrow_network_factors",
     "norm_underflow",

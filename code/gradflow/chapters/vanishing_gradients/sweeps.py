@@ -1,6 +1,7 @@
-"""The chapter's largest sweep at initialisation, kept as a study (``gradflow.studies``) so that a
-build loads it instead of measuring it again: the back-propagated signal through depth-50 MLPs of
-width 256, for every activation and initialisation and four seeds. Nothing is trained. Each unit
+"""The chapter's two largest sweeps at initialisation, kept as studies (``gradflow.studies``) so
+that a build loads them instead of measuring them again: the back-propagated signal through
+depth-50 MLPs of width 256, for every activation and initialisation and four seeds, and the
+depth-by-gain grid of the heatmaps (``GRID_STUDY``). Nothing is trained. Each unit of the first
 is :func:`~.experiments.gradient_sweep` for one activation and one initialisation, exactly the call
 the whole sweep makes for that pair (its random draws depend on the initialisation and the seed
 only), so the kept signal norms are the ones the chapter measured before, digit for digit. Part of
@@ -16,7 +17,7 @@ import pandas as pd
 
 from ... import checks
 from ...studies import Study
-from .experiments import ACTIVATIONS, gradient_sweep
+from .experiments import ACTIVATIONS, depth_gain_grid, gradient_sweep
 
 #: The sweep's initialisations (every activation of ``ACTIVATIONS`` with each).
 SWEEP_INITS = ("default", "xavier", "kaiming")
@@ -58,3 +59,38 @@ def sweep_frame(rows: pd.DataFrame, depth: int = SWEEP_STUDY.params["depth"],
     long.insert(5, "layer", np.tile(np.arange(1, depth + 1), len(rows)))
     long.insert(6, "width", width)
     return long.astype({"seed": int, "signal_norm": float})
+
+
+#: The heatmaps' (activation, initialisation) pairs, gains and depths.
+GRID_CONFIGS = (("tanh", "xavier"), ("relu", "kaiming"), ("gelu", "kaiming"))
+GRID_GAINS = tuple(float(g) for g in np.geomspace(0.25, 4.0, 13))
+GRID_DEPTHS = tuple(range(2, 51, 4))
+
+
+def grid_unit(activation: str, init: str, *, gains: Sequence[float], depths: Sequence[int],
+              seeds: Sequence[int], width: int) -> list[dict]:
+    """The rows of :func:`~.experiments.depth_gain_grid` for one activation and initialisation,
+    with ``activation`` and ``init`` added."""
+    grid = depth_gain_grid(activation, init, gains, depths, seeds, width=width)
+    return [{"activation": activation, "init": init, "gain": float(row.gain),
+             "depth": int(row.depth), **{c: float(getattr(row, c)) for c in
+                                         ("measured", "measured_min", "measured_max", "predicted")}}
+            for row in grid.itertuples()]
+
+
+GRID_STUDY = Study(
+    "depth_gain_grid", __name__, grid_unit,
+    units=[{"activation": a, "init": i} for a, i in GRID_CONFIGS],
+    params={"gains": list(GRID_GAINS), "depths": list(GRID_DEPTHS), "seeds": [0, 1, 2],
+            "width": 128},
+    about="log10 first-to-last gradient ratio over depth x gain at initialisation, 3 seeds")
+
+
+def grid_frame(rows: pd.DataFrame, activation: str, init: str) -> pd.DataFrame:
+    """The study's grid of one (activation, init) as ``depth_gain_grid`` returns it."""
+    checks.columns(rows, ["activation", "init", "gain", "depth"], "grid_frame")
+    grid = rows[(rows["activation"] == activation) & (rows["init"] == init)]
+    if grid.empty:
+        raise ValueError(f"the study has no grid for {activation!r} with {init!r}")
+    return grid[["gain", "depth", "measured", "measured_min", "measured_max",
+                 "predicted"]].reset_index(drop=True)
