@@ -189,3 +189,16 @@ def test_stuck_means_within_the_tolerance_of_ln_10_and_curves_are_read_by_step()
     assert training.paired_difference(a, b)["wins"] == 2
     with pytest.raises(ValueError, match="same seeds"):
         training.paired_difference(a, b.iloc[::-1])
+
+
+def test_the_kept_explorer_reads_back_as_the_gradient_explorer_it_measured():
+    import pandas as pd
+
+    from gradflow.chapters.gpt_block import explorer
+
+    rows = pd.DataFrame([row for scaled in (True, False)
+                         for row in explorer.explorer_unit(scaled, 2, seed=1)])
+    direct = ge.gradient_explorer(depths=(2,), seed=1)
+    pd.testing.assert_frame_equal(explorer.explorer_frame(rows), direct, check_exact=True)
+    with pytest.raises(ValueError, match="explorer_frame"):
+        explorer.explorer_frame(rows.drop(columns="attn_qk"))
