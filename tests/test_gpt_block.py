@@ -202,3 +202,18 @@ def test_the_kept_explorer_reads_back_as_the_gradient_explorer_it_measured():
     pd.testing.assert_frame_equal(explorer.explorer_frame(rows), direct, check_exact=True)
     with pytest.raises(ValueError, match="explorer_frame"):
         explorer.explorer_frame(rows.drop(columns="attn_qk"))
+
+
+def test_the_kept_scaling_reads_back_as_last_layer_gradient_scaling_orders_it():
+    import pandas as pd
+
+    from gradflow.chapters.gpt_block import explorer
+
+    rows = pd.DataFrame(explorer.scaling_unit(0.02, [2, 4], [0, 1])
+                        + explorer.scaling_unit(0.125, [2, 4], [0, 1]))
+    direct = ge.last_layer_gradient_scaling(depths=(2, 4), init_stds=(0.02, 0.125))
+    pd.testing.assert_frame_equal(explorer.scaling_frame(rows, (0.02, 0.125), (0, 1)), direct,
+                                  check_exact=True)
+    assert explorer.XAVIER_STD == 1 / math.sqrt(ge.PROBE_CONFIG.n_embd)
+    with pytest.raises(ValueError, match="no rows"):
+        explorer.scaling_frame(rows, (0.5,), (0,))
