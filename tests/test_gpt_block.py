@@ -143,3 +143,77 @@ def test_inspecting_a_run_sees_the_models_it_trains_and_leaves_the_run_unchanged
         ge.train_sequence_task(config, steps=1, inspect="entropy", inspect_every=1)
     with pytest.raises(ValueError, match="inspect_every must be a positive integer"):
         ge.train_sequence_task(config, steps=1, inspect=len, inspect_every=0)
+
+
+# --- the training study ---------------------------------------------------------------------------
+
+def test_a_training_unit_is_the_chapter_s_training_run_summarised(monkeypatch):
+    from gradflow.chapters.gpt_block import training
+
+    monkeypatch.setitem(training.VARIANTS, "tiny", ("post", True, 1e-3, 6))   # a short run
+    (row,) = training.training_unit("tiny", 1, batch_size=4, final_window=3)
+    run = ge.train_sequence_task(replace(ge.TRAIN_CONFIG, ln_placement="post", shortcuts=True),
+                                 steps=6, batch_size=4, lr=1e-3, seed=1)
+    assert row["variant"] == "tiny" and row["seed"] == 1 and row["steps"] == 6
+    assert row["final_loss"] == pytest.approx(sum(run.losses[-3:]) / 3, rel=1e-12)
+    assert row["accuracy"] == run.accuracy
+    assert row["curve"] == pytest.approx(run.losses, rel=5e-4)   # four significant digits
+
+
+def test_training_unit_refuses_an_unknown_variant_or_a_window_longer_than_the_run():
+    from gradflow.chapters.gpt_block import training
+
+    with pytest.raises(ValueError, match="variant"):
+        training.training_unit("sideways", 0, batch_size=8, final_window=5)
+    with pytest.raises(ValueError, match="final_window"):
+        training.training_unit("post_sc", 0, batch_size=8, final_window=61)
+
+
+def test_stuck_means_within_the_tolerance_of_ln_10_and_curves_are_read_by_step():
+    import pandas as pd
+
+    from gradflow.chapters.gpt_block import training
+
+    ln10 = math.log(10)
+    tol = training.STUCK_TOLERANCE
+    assert list(training.is_stuck([ln10, ln10 + 0.9 * tol, ln10 - 1.1 * tol, 0.5])) == \
+        [True, True, False, False]
+    frame = pd.DataFrame([{"variant": "a", "seed": 1, "curve": [3.0, 2.0, 1.0]},
+                          {"variant": "a", "seed": 0, "curve": [3.5, 2.5, 1.5]}])
+    assert training.loss_at(frame, "a", 2).to_dict() == {1: 2.0, 0: 2.5}
+    with pytest.raises(ValueError, match="step"):
+        training.loss_at(frame, "a", 4)
+    with pytest.raises(ValueError, match="variant"):
+        training.curves(frame, "b")
+    a, b = pd.Series([1.0, 2.0], index=[0, 1]), pd.Series([2.0, 2.5], index=[0, 1])
+    assert training.paired_difference(a, b)["wins"] == 2
+    with pytest.raises(ValueError, match="same seeds"):
+        training.paired_difference(a, b.iloc[::-1])
+
+
+def test_the_kept_explorer_reads_back_as_the_gradient_explorer_it_measured():
+    import pandas as pd
+
+    from gradflow.chapters.gpt_block import explorer
+
+    rows = pd.DataFrame([row for scaled in (True, False)
+                         for row in explorer.explorer_unit(scaled, 2, seed=1)])
+    direct = ge.gradient_explorer(depths=(2,), seed=1)
+    pd.testing.assert_frame_equal(explorer.explorer_frame(rows), direct, check_exact=True)
+    with pytest.raises(ValueError, match="explorer_frame"):
+        explorer.explorer_frame(rows.drop(columns="attn_qk"))
+
+
+def test_the_kept_scaling_reads_back_as_last_layer_gradient_scaling_orders_it():
+    import pandas as pd
+
+    from gradflow.chapters.gpt_block import explorer
+
+    rows = pd.DataFrame(explorer.scaling_unit(0.02, [2, 4], [0, 1])
+                        + explorer.scaling_unit(0.125, [2, 4], [0, 1]))
+    direct = ge.last_layer_gradient_scaling(depths=(2, 4), init_stds=(0.02, 0.125))
+    pd.testing.assert_frame_equal(explorer.scaling_frame(rows, (0.02, 0.125), (0, 1)), direct,
+                                  check_exact=True)
+    assert explorer.XAVIER_STD == 1 / math.sqrt(ge.PROBE_CONFIG.n_embd)
+    with pytest.raises(ValueError, match="no rows"):
+        explorer.scaling_frame(rows, (0.5,), (0,))

@@ -511,3 +511,43 @@ def test_layer_norm_axes_gamma_and_beta_have_one_entry_per_channel():
 def test_layer_norm_axes_names_a_bad_size():
     with pytest.raises(ValueError, match="channels"):
         practice.layer_norm_axes(channels=0)
+
+
+# --- the studies ----------------------------------------------------------------------------------
+
+def test_a_branch_unit_keeps_the_training_runs_losses():
+    from gradflow.chapters import normalisation as ne
+    from gradflow.tasks.regression import make_regression_task
+
+    rows = ne.residual.branch_unit([0, 1], depth=4, width=8, steps=5, lr=1e-2, n_samples=16,
+                                   dim=4, task_seed=2)
+    run = ne.train_branch_scalars(depth=4, width=8, steps=5, lr=1e-2, seeds=(0, 1),
+                                  task=make_regression_task(n_samples=16, dim=4, seed=2))
+    assert len(rows) == len(ne.KINDS) * 2
+    for row in rows:
+        curve = run.curves[(run.curves.kind == row["kind"]) & (run.curves.seed == row["seed"])]
+        assert row["first_loss"] == curve["loss"].iloc[0]
+        assert row["final_loss"] == curve["loss"].iloc[-1]
+        assert row["curve"] == pytest.approx(curve["loss"].tolist(), rel=5e-4)
+    import pandas as pd
+    long = ne.branch_curves(pd.DataFrame(rows))
+    assert sorted(long["step"].unique()) == list(range(6))
+    kinds = list(ne.KINDS)
+    result = ne.branch_log_ratio(pd.DataFrame(rows), "final_loss", kinds[1], kinds[0])
+    table = pd.DataFrame(rows).pivot(index="seed", columns="kind", values="final_loss")
+    logs = np.log10(table[kinds[1]] / table[kinds[0]])
+    assert result["mean"] == pytest.approx(logs.mean()) and result["n"] == 2
+    with pytest.raises(ValueError, match="kind 'none'"):
+        ne.branch_log_ratio(pd.DataFrame(rows), "final_loss", "none", kinds[0])
+
+
+def test_an_rms_unit_is_the_stream_gaps_before_and_after_training():
+    from gradflow.chapters import normalisation as ne
+
+    rows = ne.rms.rms_unit(1, steps=2, batch_size=8)
+    comparison = ne.before_and_after_training(steps=2, batch_size=8, seed=1)
+    before = [r for r in rows if r["when"] == "before"]
+    after = [r for r in rows if r["when"] == "after"]
+    assert [r["measured_gap"] for r in before] == comparison.before["measured_gap"].tolist()
+    assert [r["measured_gap"] for r in after] == comparison.after["measured_gap"].tolist()
+    assert {r["seed"] for r in rows} == {1}

@@ -519,3 +519,37 @@ def test_block_forms_name_bad_arguments():
     with pytest.raises(ValueError, match="depth"):
         block_forms.forms_unit(2, [0], width=4, steps=1, windows=[1], lr=1e-3, n_samples=4,
                                dim=2, task_seed=0)
+
+
+# --- the training study ---------------------------------------------------------------------------
+
+def test_a_comparison_unit_keeps_the_training_runs_first_and_final_losses():
+    task = residual.make_regression_task(n_samples=16, dim=4, seed=3)
+    rows = residual.training.comparison_unit(4, [0, 1], width=8, steps=6, lr=1e-2, n_samples=16,
+                                             dim=4, task_seed=3, curve_every=3)
+    run = residual.train_depth_comparison(depths=(4,), seeds=(0, 1), width=8, steps=6, lr=1e-2,
+                                          task=task)
+    assert len(rows) == len(residual.KINDS) * 2
+    for row in rows:
+        curve = run.curves[(run.curves.kind == row["kind"]) & (run.curves.seed == row["seed"])]
+        assert row["first_loss"] == curve["loss"].iloc[0]
+        assert row["final_loss"] == curve["loss"].iloc[-1]
+        assert row["curve"] == pytest.approx(curve["loss"].iloc[::3].tolist(), rel=5e-4)
+    frame = pd.DataFrame(rows)
+    long = residual.study_curves(frame, curve_every=3)
+    assert sorted(long["step"].unique()) == [0, 3, 6]
+
+
+def test_the_log_ratio_comparison_is_a_t_interval_of_paired_log_ratios():
+    from scipy import stats
+
+    frame = pd.DataFrame({"depth": 8, "kind": ["a"] * 4 + ["b"] * 4, "seed": [0, 1, 2, 3] * 2,
+                          "final_loss": [1e-3, 1e-2, 2e-3, 1e-1, 1.0, 0.5, 1.0, 0.2]})
+    result = residual.log_ratio_comparison(frame, "final_loss", "a", "b", 8)
+    logs = np.log10([1e-3 / 1.0, 1e-2 / 0.5, 2e-3 / 1.0, 1e-1 / 0.2])
+    low, high = stats.ttest_1samp(logs, 0.0).confidence_interval(0.95)
+    assert result["mean"] == pytest.approx(logs.mean())
+    assert (result["low"], result["high"]) == pytest.approx((low, high))
+    assert result["wins"] == 4 and result["n"] == 4
+    with pytest.raises(ValueError, match="kind 'c'"):
+        residual.log_ratio_comparison(frame, "final_loss", "c", "b", 8)

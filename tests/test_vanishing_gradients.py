@@ -105,7 +105,6 @@ def test_seed_comparison_of_a_network_with_itself_never_prefers_either():
     assert same["raw_first_larger"] == 0.0 and same["normalised_first_larger"] == 0.0
 
 
-
 def test_gain_response_matches_a_direct_computation_on_a_two_layer_network():
     # Closed form for two tanh layers with zero biases: J v = D2 W2 D1 W1 v with D = diag(tanh').
     gain, width, seed = 3.0, 8, 5
@@ -265,3 +264,28 @@ def test_activation_unit_names_a_bad_kind():
     with pytest.raises(ValueError, match="kind"):
         activation_study.activation_unit("dense", 3, [0], width=4, steps=1, windows=[1], lr=1e-3,
                                          n_samples=4, dim=2, task_seed=0)
+
+
+def test_the_kept_sweep_reads_back_as_the_sweep_it_measured():
+    from gradflow.chapters.vanishing_gradients import sweeps
+
+    rows = pd.DataFrame([row for activation in ("tanh", "relu") for row in sweeps.sweep_unit(
+        activation, "xavier", depth=5, seeds=[0, 2], width=8, batch=3)])
+    kept = sweeps.sweep_frame(rows, depth=5, width=8)
+    direct = gs.gradient_sweep(["tanh", "relu"], ["xavier"], [5], [0, 2], width=8, batch=3,
+                               weight_stats=False)
+    pd.testing.assert_frame_equal(kept, direct[list(kept.columns)], check_exact=True)
+    with pytest.raises(ValueError, match="signal norms"):
+        sweeps.sweep_frame(rows, depth=6, width=8)
+
+
+def test_the_kept_grid_reads_back_as_the_grid_it_measured():
+    from gradflow.chapters.vanishing_gradients import sweeps
+
+    rows = pd.DataFrame(sweeps.grid_unit("relu", "kaiming", gains=[0.5, 2.0], depths=[2, 6],
+                                         seeds=[0, 1], width=8))
+    direct = gs.depth_gain_grid("relu", "kaiming", [0.5, 2.0], [2, 6], [0, 1], width=8)
+    pd.testing.assert_frame_equal(sweeps.grid_frame(rows, "relu", "kaiming"), direct,
+                                  check_exact=True)
+    with pytest.raises(ValueError, match="no grid"):
+        sweeps.grid_frame(rows, "tanh", "xavier")

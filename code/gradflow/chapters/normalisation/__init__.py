@@ -30,16 +30,27 @@ from .practice import (
     padding_and_causality,
     placement_growth,
 )
-from .residual import KINDS, stream_growth, train_branch_scalars
-from .rms import before_and_after_training, stream_gaps
+from .residual import (
+    BRANCH_STUDY,
+    KINDS,
+    branch_curves,
+    branch_log_ratio,
+    stream_growth,
+    train_branch_scalars,
+)
+from .rms import RMS_STUDY, before_and_after_training, stream_gaps
 
 __all__ = [
+    "BRANCH_STUDY",
     "EXPLORER_DEPTHS",
     "KINDS",
     "PLACEMENTS",
     "PRE_LN_CONFIG",
+    "RMS_STUDY",
     "batch_norm_placement",
     "before_and_after_training",
+    "branch_curves",
+    "branch_log_ratio",
     "decay_is_a_learning_rate",
     "explosion_by_activation",
     "explosion_sweep",

@@ -20,6 +20,7 @@ import torch
 from ... import checks
 from ...networks.stacked import StackedMLP, draw_stacked_weights, stacked_forward
 from ...normalisation import stream_variance_law
+from ...studies import Study, paired_summary
 from ...tasks.regression import RegressionTask, make_regression_task
 
 BRANCHES = {"none": False, "batch": True}
@@ -112,3 +113,57 @@ def train_branch_scalars(depth: int = 50, width: int = 32, steps: int = 200, lr:
             frames.append(pd.DataFrame({"kind": kind, "seed": seed, "step": np.arange(steps + 1),
                                         "loss": history[:, m]}))
     return BranchTraining(pd.concat(frames, ignore_index=True), time.perf_counter() - start, task)
+
+
+# --- The study: the three kinds, 12 paired seeds, kept with its code -----------------------------
+
+#: The study's seeds, trained in chunks of ``BRANCH_CHUNK`` (one batched model per kind), and
+#: its task: the shortcut chapter's, 64 inputs in eight dimensions.
+BRANCH_SEEDS = tuple(range(12))
+BRANCH_CHUNK = 3
+BRANCH_TASK = {"n_samples": 64, "dim": 8, "task_seed": 0}
+
+
+def branch_unit(seeds: Sequence[int], *, depth: int, width: int, steps: int, lr: float,
+                n_samples: int, dim: int, task_seed: int) -> list[dict]:
+    """:func:`train_branch_scalars` from each of ``seeds`` on ``make_regression_task(n_samples,
+    dim, seed=task_seed)``. One row per (kind, seed) with ``curve``, the training MSE at every
+    step (four significant digits), and ``first_loss`` and ``final_loss`` (every digit)."""
+    task = make_regression_task(n_samples=n_samples, dim=dim, seed=task_seed)
+    run = train_branch_scalars(depth=depth, width=width, steps=steps, lr=lr, seeds=seeds,
+                               task=task)
+    rows = []
+    for (kind, seed), curve in run.curves.groupby(["kind", "seed"], sort=False):
+        loss = curve["loss"].to_numpy()
+        rows.append({"kind": kind, "seed": int(seed), "first_loss": float(loss[0]),
+                     "final_loss": float(loss[-1]), "curve": [float(f"{v:.4g}") for v in loss]})
+    return rows
+
+
+BRANCH_STUDY = Study(
+    "branch_scalars", __name__, branch_unit,
+    units=[{"seeds": list(BRANCH_SEEDS[i:i + BRANCH_CHUNK])}
+           for i in range(0, len(BRANCH_SEEDS), BRANCH_CHUNK)],
+    params={"depth": 24, "width": 32, "steps": 100, "lr": 3e-3, **BRANCH_TASK},
+    about="24-layer residual MLPs: alpha = 1, SkipInit (alpha = 0) and BatchNorm, 12 seeds")
+
+
+def branch_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """The study's rows as training curves, one row per (kind, seed, step) with the ``loss``
+    (``plot_branch_training``'s input)."""
+    checks.columns(frame, ["kind", "seed", "curve"], "branch_curves")
+    long = frame[["kind", "seed", "curve"]].explode("curve", ignore_index=True)
+    long["step"] = long.groupby(["kind", "seed"]).cumcount()
+    return long.rename(columns={"curve": "loss"}).astype({"loss": float})
+
+
+def branch_log_ratio(frame: pd.DataFrame, column: str, kind: str, against: str
+                     ) -> dict[str, float]:
+    """log10(``kind`` / ``against``) of ``column``, paired by seed (the kinds of a seed share
+    their initial weights), summarised by :func:`gradflow.studies.paired_summary`."""
+    checks.columns(frame, ["kind", "seed", column], "branch_log_ratio")
+    table = frame.pivot(index="seed", columns="kind", values=column)
+    for name in (kind, against):
+        if name not in table:
+            raise ValueError(f"kind {name!r} is not in the study")
+    return paired_summary(np.log10(table[kind] / table[against]))

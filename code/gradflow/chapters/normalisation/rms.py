@@ -11,6 +11,7 @@ import torch
 
 from ... import normalisation as norm
 from ...networks.gpt import GPT
+from ...studies import Study
 from ...tasks.sequence import TRAIN_TASK, SequenceTask, TrainingRun, train_sequence_task
 
 
@@ -58,3 +59,25 @@ def before_and_after_training(steps: int = 100, batch_size: int = 64, seed: int 
     initial = GPT(run.config, seed=seed)
     return RMSComparison(stream_gaps(initial, batch_size=batch_size),
                          stream_gaps(run.model, batch_size=batch_size), run)
+
+
+# --- The study: before and after training, 12 seeds, kept with its code --------------------------
+
+#: The study's seeds (each sets the GPT's weights and its training batches).
+RMS_SEEDS = tuple(range(12))
+
+
+def rms_unit(seed: int, *, steps: int, batch_size: int) -> list[dict]:
+    """:func:`before_and_after_training` from ``seed``: one row per (``when``, ``layer``), with
+    ``when`` "before" or "after" and the columns of :func:`stream_gaps`."""
+    comparison = before_and_after_training(steps=steps, batch_size=batch_size, seed=seed)
+    return [{"seed": int(seed), "when": when, **{k: (int(v) if k == "layer" else float(v))
+                                                  for k, v in row.items()}}
+            for when, table in (("before", comparison.before), ("after", comparison.after))
+            for row in table.to_dict("records")]
+
+
+RMS_STUDY = Study(
+    "rms_gaps", __name__, rms_unit, units=[{"seed": s} for s in RMS_SEEDS],
+    params={"steps": 40, "batch_size": 64},
+    about="RMSNorm against LayerNorm on the GPT's stream, before and after 40 steps, 12 seeds")

@@ -63,15 +63,19 @@ from .stream import (
     stream_summary,
 )
 from .training import (
+    COMPARISON_STUDY,
     KINDS,
     RegressionTask,
     TrainingComparison,
     final_losses,
+    log_ratio_comparison,
     make_regression_task,
+    study_curves,
     train_depth_comparison,
 )
 
 __all__ = [
+    "COMPARISON_STUDY",
     "EXPLORER_BLOCKS",
     "EXPLORER_LAMBDAS",
     "KINDS",
@@ -85,6 +89,7 @@ __all__ = [
     "lambda_explorer",
     "lambda_scaling",
     "lambda_summary",
+    "log_ratio_comparison",
     "make_regression_task",
     "many_seed_comparison",
     "path_experiment",
@@ -100,6 +105,7 @@ __all__ = [
     "rezero_gradients",
     "shortcut_layout",
     "stream_summary",
+    "study_curves",
     "train_depth_comparison",
     "with_projections",
     "without_shortcuts",

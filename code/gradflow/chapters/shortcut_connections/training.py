@@ -13,6 +13,7 @@ import pandas as pd
 
 from ... import checks
 from ...networks.stacked import StackedMLP
+from ...studies import Study, paired_summary
 
 # The regression task and the training loop live in ``gradflow.tasks.regression`` (the
 # normalisation chapter and "What shortcuts fix" train on them too); this package re-exports them.
@@ -120,3 +121,73 @@ def final_losses(curves: pd.DataFrame) -> pd.DataFrame:
     """The final training loss per (depth, kind): median, min and max over seeds."""
     last = curves[curves["step"] == curves["step"].max()]
     return last.groupby(["depth", "kind"], sort=False)["loss"].agg(["median", "min", "max"])
+
+
+# --- The study: every kind and depth, 12 paired seeds, kept with its code ------------------------
+
+#: The study's depths and seeds (trained in chunks of ``COMPARISON_CHUNK``, as one batched model
+#: per depth and normalisation), and its task: 64 inputs in eight dimensions.
+COMPARISON_DEPTHS = (8, 20, 50)
+COMPARISON_SEEDS = tuple(range(12))
+COMPARISON_CHUNK = 3
+COMPARISON_TASK = {"n_samples": 64, "dim": 8, "task_seed": 0}
+#: The training curves keep the loss every ``CURVE_EVERY`` steps, to four significant digits
+#: (what a figure on a log scale can show; the first and final losses keep every digit).
+CURVE_EVERY = 10
+
+
+def comparison_unit(depth: int, seeds: Sequence[int], *, width: int, steps: int, lr: float,
+                    n_samples: int, dim: int, task_seed: int, curve_every: int) -> list[dict]:
+    """:func:`train_depth_comparison` of every kind at ``depth`` from each of ``seeds``, on
+    ``make_regression_task(n_samples, dim, seed=task_seed)``. One row per run: ``depth, kind,
+    seed``, ``first_loss`` and ``final_loss`` (before the first and after the last update),
+    ``first_over_last`` (the first layer's mean |dL/dW| over the last layer's, at
+    initialisation) and ``curve`` (the loss every ``curve_every`` steps, four significant
+    digits)."""
+    curve_every = checks.positive_int("curve_every", curve_every)
+    task = make_regression_task(n_samples=n_samples, dim=dim, seed=task_seed)
+    run = train_depth_comparison(depths=(depth,), seeds=seeds, width=width, steps=steps, lr=lr,
+                                 task=task)
+    ratios = run.initial_gradients.set_index(["kind", "seed"])["first_over_last"]
+    rows = []
+    for (kind, seed), curve in run.curves.groupby(["kind", "seed"], sort=False):
+        loss = curve.set_index("step")["loss"]
+        rows.append({"depth": depth, "kind": kind, "seed": int(seed),
+                     "first_loss": float(loss.iloc[0]), "final_loss": float(loss.iloc[-1]),
+                     "first_over_last": float(ratios[kind, seed]),
+                     "curve": [float(f"{v:.4g}") for v in loss.iloc[::curve_every]]})
+    return rows
+
+
+COMPARISON_STUDY = Study(
+    "shortcut_training", __name__, comparison_unit,
+    units=[{"depth": depth, "seeds": list(COMPARISON_SEEDS[i:i + COMPARISON_CHUNK])}
+           for depth in COMPARISON_DEPTHS
+           for i in range(0, len(COMPARISON_SEEDS), COMPARISON_CHUNK)],
+    params={"width": 32, "steps": 300, "lr": 1e-3, **COMPARISON_TASK,
+            "curve_every": CURVE_EVERY},
+    about="plain and residual GELU MLPs with and without BatchNorm, 3 depths, 12 paired seeds")
+
+
+def study_curves(frame: pd.DataFrame, curve_every: int = CURVE_EVERY) -> pd.DataFrame:
+    """The study's rows as training curves, one row per (depth, kind, seed, step) with the loss
+    (``plot_training_curves``' input)."""
+    checks.columns(frame, ["depth", "kind", "seed", "curve"], "study_curves")
+    long = frame[["depth", "kind", "seed", "curve"]].explode("curve", ignore_index=True)
+    long["step"] = long.groupby(["depth", "kind", "seed"]).cumcount() * curve_every
+    return long.rename(columns={"curve": "loss"}).astype({"loss": float})
+
+
+def log_ratio_comparison(frame: pd.DataFrame, column: str, kind: str, against: str,
+                         depth: int) -> dict[str, float]:
+    """``kind`` against ``against`` at ``depth``, paired by seed (the runs of a seed start from
+    the same weights): the seeds where ``kind``'s ``column`` is the smaller (``wins``) of ``n``,
+    and the mean of log10(kind / against) with its 95 % t-interval (``mean, low, high``;
+    negative: ``kind`` smaller) and the smallest true mean these seeds would detect four times
+    in five (``detectable``)."""
+    checks.columns(frame, ["depth", "kind", "seed", column], "log_ratio_comparison")
+    at = frame[frame["depth"] == depth].pivot(index="seed", columns="kind", values=column)
+    for name in (kind, against):
+        if name not in at:
+            raise ValueError(f"kind {name!r} is not in the study at depth {depth}")
+    return paired_summary(np.log10(at[kind] / at[against]))

@@ -24,6 +24,7 @@ from .experiments import (
     profile_explorer,
     seed_comparison,
 )
+from .sweeps import GRID_STUDY, SWEEP_STUDY, grid_frame, sweep_frame
 
 __all__ = [
     "ACTIVATIONS",
@@ -32,6 +33,8 @@ __all__ = [
     "EXPLORER_INITS",
     "EXPLORER_SEEDS",
     "EXPLORER_WIDTH",
+    "GRID_STUDY",
+    "SWEEP_STUDY",
     "batched_profiles",
     "depth_gain_grid",
     "end_to_end_log_ratio",
@@ -39,10 +42,12 @@ __all__ = [
     "gain_response",
     "gradient_profile",
     "gradient_sweep",
+    "grid_frame",
     "layer_profiles",
     "narrow_network_factors",
     "norm_underflow",
     "predicted_profile",
     "profile_explorer",
     "seed_comparison",
+    "sweep_frame",
 ]
