@@ -112,7 +112,7 @@ def test_every_answer_is_two_to_five_sentences():
     for q in questions():
         prose = re.sub(r"\$[^$]*\$|\{[\w:]+\}`[^`]*`|`[^`]*`", "X", q["answer"])
         sentences = re.findall(r"[.?!](?=\s|$)", prose.strip())
-        assert 2 <= len(sentences) <= 6, f"{q['title']!r}: {len(sentences)} sentences"
+        assert 2 <= len(sentences) <= 5, f"{q['title']!r}: {len(sentences)} sentences"
 
 
 def test_the_page_types_no_number_of_its_own():
