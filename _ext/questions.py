@@ -60,7 +60,7 @@ def pasted_documents(source: str, docname: str) -> set[str]:
 
 def add_substitutions(app: Sphinx, config) -> None:
     url = ask_question_url(config.html_theme_options.get("repository_url", "") or "")
-    link = f"[ask it on the book's issue tracker]({url})" if url else "ask it on the book's issue tracker"
+    link = f"[Ask it on the book's issue tracker]({url})" if url else "Ask it on the book's issue tracker"
     config.myst_substitutions = {**config.myst_substitutions, "ask_question_link": link}
 
 
