@@ -129,6 +129,13 @@ def test_nested_cards_and_glued_tables():
     assert text == "**Left**\n\n<div>\n<table><tr><td>1</td></tr></table>\n</div>\n\nAfter."
 
 
+def test_index_entries_disappear():
+    """The site's subject index has no place in a notebook: an index directive leaves nothing."""
+    source = "Before.\n\n```{index} GELU; tanh approximation, torch.nn.GELU\n```\n(a-label)=\n## Heading\n\nAfter."
+    text, _ = reader.convert_markdown(context(), source)
+    assert text == "Before.\n\n## Heading\n\nAfter."
+
+
 def test_numbered_equations_carry_their_number_and_labels_disappear():
     text, _ = reader.convert_markdown(context(), "(my-label)=\n# Title\n\n$$\na = b\n$$ (eq-chain)")
     assert text == "# Title\n\n$$\na = b\n\\tag{1}\n$$"

@@ -163,7 +163,7 @@ def convert_directive(context: Context, directive: Directive, attachments: dict)
     if name in ("solution", "solution-start"):  # a solution's cells follow until solution-end
         heading = f"**Solution to {context.exercise(argument)}**"
         return [heading, "", *_trim(body)] if name == "solution" else [heading]
-    if name == "solution-end":
+    if name in ("solution-end", "index"):  # an index entry is for the site's index page only
         return []
     if name in ("glue", "glue:", "glue:any"):
         return glued_block(context, argument)
