@@ -393,3 +393,131 @@ def test_config_repr_shows_the_new_options_only_when_they_are_changed():
     assert "ffn=" not in default and "residual=" not in default
     changed = repr(replace(VARIANT_BASE, ffn="swiglu", norm="rmsnorm"))
     assert changed.endswith("init_std=0.02, ffn='swiglu', norm='rmsnorm')")
+
+
+# --- The options of the chapter "Attention's own gradients": attn_scale and qk_norm ----------
+
+def draws_in_gpt2_order(config, seed):
+    """The default model's parameters drawn by hand, in the order the GPT drew them before
+    attn_scale and qk_norm existed: embeddings, then each block's c_attn, attention c_proj, c_fc
+    and feed-forward c_proj at 0.02, then every residual projection again at 0.02 / sqrt(2N)."""
+    g = torch.Generator().manual_seed(seed)
+    d, std = config.n_embd, config.init_std
+
+    def draw(*shape, s=std):
+        return torch.empty(*shape).normal_(0.0, s, generator=g)
+
+    out = {"wte.weight": draw(config.vocab_size, d), "wpe.weight": draw(config.block_size, d)}
+    for i in range(config.n_layer):
+        for name, shape in (("attn.c_attn", (3 * d, d)), ("attn.c_proj", (d, d)),
+                            ("mlp.c_fc", (4 * d, d)), ("mlp.c_proj", (d, 4 * d))):
+            out[f"blocks.{i}.{name}.weight"] = draw(*shape)
+    for i in range(config.n_layer):
+        for name, shape in (("attn.c_proj", (d, d)), ("mlp.c_proj", (d, 4 * d))):
+            out[f"blocks.{i}.{name}.weight"] = draw(*shape, s=std / math.sqrt(2 * config.n_layer))
+    return out
+
+
+@pytest.mark.parametrize("changes", [{}, {"attn_scale": False}, {"qk_norm": "layernorm"},
+                                     {"qk_norm": "rmsnorm", "attn_scale": False}])
+def test_attention_options_keep_every_draw_of_the_default_model(changes):
+    config = replace(SMALL, **changes)
+    state = GPT(config, seed=5).state_dict()
+    reference = draws_in_gpt2_order(config, seed=5)
+    for name, tensor in reference.items():
+        assert torch.equal(state[name], tensor), name
+    default_keys = set(GPT(SMALL).state_dict())
+    new_keys = set(state) - default_keys
+    assert default_keys <= set(state)
+    if config.qk_norm is None:
+        assert not new_keys
+    else:  # the norms add gains (and shifts) of one and zero, and draw nothing
+        assert new_keys and all(".attn.q_norm." in k or ".attn.k_norm." in k for k in new_keys)
+        for k in new_keys:
+            expected = torch.ones_like(state[k]) if k.endswith("weight") else torch.zeros_like(state[k])
+            assert torch.equal(state[k], expected)
+
+
+def _heads_by_hand(attention, x, n_head):
+    B, T, C = x.shape
+    q, k, v = attention.c_attn(x).split(C, dim=2)
+    return [t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v)]
+
+
+@pytest.mark.parametrize("qk_norm", [None, "layernorm", "rmsnorm"])
+@pytest.mark.parametrize("attn_scale", [True, False])
+def test_attention_options_match_pytorch_attention_with_the_same_scale_and_norm(attn_scale, qk_norm):
+    config = replace(SMALL, n_embd=24, n_head=3, attn_scale=attn_scale, qk_norm=qk_norm)
+    torch.manual_seed(0)
+    attention = CausalSelfAttention(config)
+    if qk_norm is not None:  # non-trivial gains and shifts, to see that they are applied
+        with torch.no_grad():
+            for p in list(attention.q_norm.parameters()) + list(attention.k_norm.parameters()):
+                p.uniform_(0.5, 1.5)
+    x = torch.randn(2, config.block_size, config.n_embd, generator=torch.Generator().manual_seed(3))
+    q, k, v = _heads_by_hand(attention, x, 3)
+    d_k = 8
+    if qk_norm == "layernorm":
+        q = F.layer_norm(q, (d_k,), attention.q_norm.weight, attention.q_norm.bias, eps=1e-5)
+        k = F.layer_norm(k, (d_k,), attention.k_norm.weight, attention.k_norm.bias, eps=1e-5)
+    elif qk_norm == "rmsnorm":
+        eps = torch.finfo(x.dtype).eps
+        q = q / torch.sqrt(q.pow(2).mean(-1, keepdim=True) + eps) * attention.q_norm.weight
+        k = k / torch.sqrt(k.pow(2).mean(-1, keepdim=True) + eps) * attention.k_norm.weight
+    scale = 1 / math.sqrt(d_k) if attn_scale else 1.0
+    heads = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    expected = attention.c_proj(heads.transpose(1, 2).reshape(2, config.block_size, 24))
+    torch.testing.assert_close(attention(x), expected, rtol=1e-5, atol=1e-5)
+    # the logits method returns the unmasked scores that softmax turns into these weights
+    logits = attention.logits(x)
+    assert logits.shape == (2, 3, config.block_size, config.block_size)
+    torch.testing.assert_close(logits, (q @ k.transpose(-2, -1)) * scale, rtol=1e-5, atol=1e-5)
+
+
+def test_without_the_scale_the_logits_are_sqrt_dk_times_larger():
+    config = replace(SMALL, n_embd=32, n_head=2)
+    x = torch.randn(3, config.block_size, 32, generator=torch.Generator().manual_seed(1))
+    scaled = GPT(config, seed=2).blocks[0].attn.logits(x)
+    raw = GPT(replace(config, attn_scale=False), seed=2).blocks[0].attn.logits(x)
+    torch.testing.assert_close(raw, scaled * 4.0, rtol=1e-5, atol=1e-6)
+
+
+def count_qk_norm_by_hand(config):
+    """count_by_hand plus two norms over the head dimension per block, listed tensor by tensor."""
+    d_k = config.n_embd // config.n_head
+    per_norm = {None: 0, "layernorm": d_k + d_k, "rmsnorm": d_k}[config.qk_norm]
+    return count_by_hand(config) + config.n_layer * 2 * per_norm
+
+
+@pytest.mark.parametrize("qk_norm", [None, "layernorm", "rmsnorm"])
+def test_qk_norm_has_its_closed_form_parameter_count(qk_norm):
+    config = replace(SMALL, n_embd=24, n_head=3, qk_norm=qk_norm, attn_scale=False)
+    model = GPT(config)
+    assert sum(p.numel() for p in model.parameters()) == parameter_count(config)
+    assert parameter_count(config) == count_qk_norm_by_hand(config)
+    if qk_norm is not None:
+        kind = torch.nn.RMSNorm if qk_norm == "rmsnorm" else torch.nn.LayerNorm
+        assert isinstance(model.blocks[1].attn.q_norm, kind)
+        assert model.blocks[1].attn.k_norm.weight.shape == (8,)
+
+
+@pytest.mark.parametrize(("changes", "error", "message"), [
+    ({"qk_norm": "batchnorm"}, ValueError,
+     "unknown qk_norm kind 'batchnorm'; valid qk_norm kinds are None, 'layernorm', 'rmsnorm'"),
+    ({"qk_norm": True}, ValueError, "unknown qk_norm kind True"),
+    ({"attn_scale": "yes"}, TypeError, "attn_scale must be True or False"),
+    ({"n_embd": 24, "n_head": 5, "qk_norm": "layernorm"}, ValueError,
+     "n_embd must be divisible by n_head"),
+])
+def test_bad_attention_options_raise_clear_errors(changes, error, message):
+    with pytest.raises(error, match=message):
+        replace(SMALL, **changes)
+
+
+def test_config_repr_shows_the_attention_options_only_when_they_are_changed():
+    default = repr(SMALL)
+    assert "attn_scale" not in default and "qk_norm" not in default
+    assert default.endswith("init_std=0.02)")
+    changed = repr(replace(SMALL, attn_scale=False, qk_norm="rmsnorm"))
+    assert changed.endswith("init_std=0.02, attn_scale=False, qk_norm='rmsnorm')")
+    assert replace(SMALL, n_embd=24, n_head=3).head_size == 8

@@ -42,6 +42,17 @@ leave the model above unchanged, parameter for parameter and random draw for ran
   microsoft/torchscale); or ``"rezero"``, each branch multiplied by a learned scalar that starts
   at zero (Bachlechner et al. 2020), so that every block starts as the identity.
 
+Two switches of the attention serve the chapter "Attention's own gradients"; their defaults,
+too, leave the model unchanged parameter for parameter and draw for draw:
+
+- ``attn_scale``: ``True`` divides each score q.k by sqrt(d_k) (Vaswani et al. 2017, section
+  3.2.1); ``False`` leaves the raw dot product.
+- ``qk_norm``: ``None``, or ``"layernorm"`` / ``"rmsnorm"`` applied to every query and key over
+  the head dimension, per head and before the product (QK-norm: Dehghani et al. 2023, ViT-22B;
+  Wortsman et al. 2023). One norm for the queries and one for the keys per block, each with a
+  gain (and for LayerNorm a shift) of d_k entries shared by the heads; they draw nothing at
+  initialisation (gain one, shift zero).
+
 Shapes: token ids ``(B, T)`` with ``T <= block_size``; hidden states ``(B, T, n_embd)``; logits
 ``(B, T, vocab_size)``. No dropout: every forward pass is deterministic.
 """
@@ -66,6 +77,10 @@ FFN_KINDS = ("gelu", "swiglu", "geglu")
 NORM_KINDS = ("layernorm", "rmsnorm")
 #: How each branch joins the residual stream (see the module docstring).
 RESIDUAL_KINDS = ("standard", "deepnorm", "rezero")
+#: The norms that QK-norm may apply to queries and keys (``None``: no QK-norm).
+QK_NORM_KINDS = (None, "layernorm", "rmsnorm")
+#: The options that ``GPTConfig.__repr__`` shows only when they differ from their defaults.
+QUIET_OPTIONS = ("ffn", "norm", "residual", "attn_scale", "qk_norm")
 
 
 def deepnorm_constants(n_layer: int | None) -> tuple[float, float]:
@@ -101,6 +116,8 @@ class GPTConfig:
         norm: ``"layernorm"`` (GPT-2) or ``"rmsnorm"``.
         residual: ``"standard"``, ``"deepnorm"`` (needs ``ln_placement="post"`` and
             ``scaled_init=False``: beta replaces GPT-2's factor) or ``"rezero"``.
+        attn_scale: divide q.k by sqrt(d_k) (True, Vaswani et al. 2017) or not (False).
+        qk_norm: ``None``, ``"layernorm"`` or ``"rmsnorm"`` on q and k over the head dimension.
     """
 
     vocab_size: int = 16
@@ -115,6 +132,8 @@ class GPTConfig:
     ffn: str = "gelu"
     norm: str = "layernorm"
     residual: str = "standard"
+    attn_scale: bool = True
+    qk_norm: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -125,7 +144,7 @@ class GPTConfig:
                 f"dimensions), got n_embd={self.n_embd}, n_head={self.n_head}"
             )
         one_of("ln_placement", self.ln_placement, LN_PLACEMENTS)
-        for name in ("shortcuts", "scaled_init"):
+        for name in ("shortcuts", "scaled_init", "attn_scale"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         std = self.init_std
@@ -134,6 +153,7 @@ class GPTConfig:
         one_of("ffn", self.ffn, FFN_KINDS, what="feed-forward kind")
         one_of("norm", self.norm, NORM_KINDS, what="norm kind")
         one_of("residual", self.residual, RESIDUAL_KINDS, what="residual kind")
+        one_of("qk_norm", self.qk_norm, QK_NORM_KINDS, what="qk_norm kind")
         if self.residual != "standard" and not self.shortcuts:
             raise ValueError(f"residual={self.residual!r} scales the shortcut or the branch: "
                              f"it needs shortcuts=True")
@@ -146,10 +166,11 @@ class GPTConfig:
                     f"ln_placement={self.ln_placement!r}, scaled_init={self.scaled_init}")
 
     def __repr__(self) -> str:
-        """The fields as a dataclass shows them, leaving out the options of the chapter "After
-        GPT-2" while they keep their defaults (so GPT-2's config reads as it always has)."""
+        """The fields as a dataclass shows them, leaving out the options of the chapters "After
+        GPT-2" and "Attention's own gradients" while they keep their defaults (so GPT-2's config
+        reads as it always has)."""
         shown = [f for f in fields(self)
-                 if f.name not in ("ffn", "norm", "residual") or getattr(self, f.name) != f.default]
+                 if f.name not in QUIET_OPTIONS or getattr(self, f.name) != f.default]
         return f"GPTConfig({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
     @property
@@ -158,6 +179,11 @@ class GPTConfig:
         if self.ffn == "gelu":
             return 4 * self.n_embd
         return matched_hidden_width(self.n_embd)
+
+    @property
+    def head_size(self) -> int:
+        """d_k = n_embd / n_head, the width of each head's queries, keys and values."""
+        return self.n_embd // self.n_head
 
     @property
     def alpha(self) -> float:
@@ -186,24 +212,51 @@ class CausalSelfAttention(nn.Module):
 
     Vaswani et al. 2017, Eq. 1 per head: softmax(Q K^T / sqrt(d_head) + M) V, where the mask M is
     0 on and below the diagonal and -inf above it (no looking ahead). The heads' outputs are
-    concatenated and mixed by ``c_proj``, the branch's residual projection.
+    concatenated and mixed by ``c_proj``, the branch's residual projection. With
+    ``attn_scale=False`` the division by sqrt(d_head) is left out; with ``qk_norm`` each query and
+    key is normalised over its d_head entries before the product.
+
+    :meth:`logits` returns the scores before the mask, the one computation :meth:`forward` uses,
+    so that probes read the logits, the probabilities and their entropy without repeating it.
     """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.n_head = config.n_head
+        self.attn_scale = config.attn_scale
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # Q, K, V for all heads at once
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)  # residual projection
+        if config.qk_norm is None:
+            self.q_norm = self.k_norm = None
+        else:
+            norm = nn.RMSNorm if config.qk_norm == "rmsnorm" else nn.LayerNorm
+            self.q_norm, self.k_norm = norm(config.head_size), norm(config.head_size)
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("causal_mask", mask, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v of shape (B, n_head, T, head size); q and k after QK-norm if it is on."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
-        # (B, T, C) -> (B, n_head, T, head size)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
-        scores = scores.masked_fill(~self.causal_mask[:T, :T], float("-inf"))
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return q, k, v
+
+    def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        scores = q @ k.transpose(-2, -1)
+        return scores / math.sqrt(k.size(-1)) if self.attn_scale else scores
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention logits q.k (/ sqrt(d_k) with ``attn_scale``) of input ``x`` (B, T, C),
+        shape (B, n_head, T, T), before the causal mask (entries above the diagonal included)."""
+        q, k, _ = self._heads(x)
+        return self._scores(q, k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self._heads(x)
+        scores = self._scores(q, k).masked_fill(~self.causal_mask[:T, :T], float("-inf"))
         y = F.softmax(scores, dim=-1) @ v
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
         return self.c_proj(y)
@@ -398,11 +451,14 @@ def parameter_count(config: GPTConfig) -> int:
     embeddings V d + T d; per block 12 d^2 + 13 d (LayerNorms 4d, attention 3d^2 + 3d + d^2 + d,
     feed-forward 4d^2 + 4d + 4d^2 + d); a final LayerNorm 2d for Pre-LN only. A gated
     feed-forward layer of hidden width h has 3 d h + 2 h + d instead of 8 d^2 + 5 d; an RMSNorm
-    has d parameters (a gain, no shift) instead of 2d; ReZero adds 2 scalars per block.
+    has d parameters (a gain, no shift) instead of 2d; ReZero adds 2 scalars per block; QK-norm
+    adds two norms of the head size d_k per block (4 d_k for LayerNorm, 2 d_k for RMSNorm).
     """
     d, h = config.n_embd, config.ffn_hidden
     norm = d if config.norm == "rmsnorm" else 2 * d
     ffn = 8 * d * d + 5 * d if config.ffn == "gelu" else 3 * d * h + 2 * h + d
     block = 2 * norm + (4 * d * d + 4 * d) + ffn + (2 if config.residual == "rezero" else 0)
+    if config.qk_norm is not None:
+        block += (2 if config.qk_norm == "rmsnorm" else 4) * config.head_size
     final_norm = norm if config.ln_placement == "pre" else 0
     return config.vocab_size * d + config.block_size * d + config.n_layer * block + final_norm
