@@ -125,3 +125,21 @@ def test_bad_experiment_arguments_raise_clear_errors():
         ge.gradient_norms_by_depth(depths=(0,))
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         ge.train_sequence_task(steps=0)
+
+
+def test_inspecting_a_run_sees_the_models_it_trains_and_leaves_the_run_unchanged():
+    """The inspection hook sees the model at step 0 (the seed's initial model) and every k steps
+    after; the losses are those of a run without it (the batches are the same)."""
+    config = replace(SMALL, vocab_size=11, block_size=10)
+    plain = ge.train_sequence_task(config, steps=6, lr=1e-2, seed=3)
+    looked = ge.train_sequence_task(config, steps=6, lr=1e-2, seed=3,
+                                    inspect=lambda m: m.wte.weight.clone(), inspect_every=3)
+    assert looked.losses == plain.losses
+    assert [step for step, _ in looked.inspections] == [0, 3, 6]
+    assert torch.equal(looked.inspections[0][1], GPT(config, seed=3).wte.weight)
+    assert torch.equal(looked.inspections[-1][1], plain.model.wte.weight)
+    assert plain.inspections == []
+    with pytest.raises(TypeError, match="inspect must be callable"):
+        ge.train_sequence_task(config, steps=1, inspect="entropy", inspect_every=1)
+    with pytest.raises(ValueError, match="inspect_every must be a positive integer"):
+        ge.train_sequence_task(config, steps=1, inspect=len, inspect_every=0)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,7 +95,9 @@ class TrainingRun:
     """One training run: the loss after every step, its wall-clock time and final accuracy.
 
     ``accuracy`` is the fraction of output symbols b_i predicted exactly (arg-max) on a fresh
-    batch of 1,000 sequences after training; ``model`` is the trained model.
+    batch of 1,000 sequences after training; ``model`` is the trained model; ``inspections``
+    lists ``(step, inspect(model))`` at step 0 and every ``inspect_every`` steps (empty without
+    ``inspect``).
     """
 
     config: GPTConfig
@@ -101,6 +105,7 @@ class TrainingRun:
     seconds: float
     accuracy: float
     model: GPT | None = field(default=None, repr=False, compare=False)
+    inspections: list[tuple[int, Any]] = field(default_factory=list, repr=False)
 
 
 def train_sequence_task(
@@ -110,14 +115,23 @@ def train_sequence_task(
     batch_size: int = 32,
     lr: float = 1e-3,
     seed: int = 0,
+    inspect: Callable[[GPT], Any] | None = None,
+    inspect_every: int = 0,
 ) -> TrainingRun:
     """Train ``GPT(config, seed)`` on ``task`` with AdamW (no warm-up, no weight decay).
 
     Every step draws a fresh batch (from a generator seeded with ``seed + 1``), so the loss curve
-    is also a test-loss curve. Returns a :class:`TrainingRun`.
+    is also a test-loss curve. With ``inspect``, ``inspect(model)`` is called (under no_grad) on
+    the model at initialisation and after every ``inspect_every`` steps, and its results are kept
+    in ``inspections``; it must not draw from the task's generator (the batches stay the same).
+    Returns a :class:`TrainingRun`.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size)):
         checks.positive_int(name, value)
+    if inspect is not None:
+        if not callable(inspect):
+            raise TypeError(f"inspect must be callable, got {type(inspect).__name__}")
+        checks.positive_int("inspect_every", inspect_every)
     if not 0 < lr < math.inf:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if config.vocab_size < task.vocab_size or config.block_size < task.block_size:
@@ -129,18 +143,27 @@ def train_sequence_task(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, foreach=True)
     generator = torch.Generator().manual_seed(int(seed) + 1)
     losses = []
+    inspections = []
+
+    def look(step: int) -> None:
+        if inspect is not None and step % inspect_every == 0:
+            with torch.no_grad():
+                inspections.append((step, inspect(model)))
+
     start = time.perf_counter()
-    for _ in range(steps):
+    look(0)
+    for step in range(1, steps + 1):
         idx, targets = task.sample(batch_size, generator)
         _, loss = model(idx, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        look(step)
     seconds = time.perf_counter() - start
     with torch.no_grad():
         idx, targets = task.sample(1000, generator)
         predicted = model(idx).argmax(dim=-1)
         scored = targets != -1
         accuracy = (predicted[scored] == targets[scored]).double().mean().item()
-    return TrainingRun(config, losses, seconds, accuracy, model)
+    return TrainingRun(config, losses, seconds, accuracy, model, inspections)
