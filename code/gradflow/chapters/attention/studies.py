@@ -36,11 +36,11 @@ from ...transformer_probes import attention_statistics
 STUDY_CONFIG = GPTConfig(vocab_size=TRAIN_TASK.vocab_size, block_size=TRAIN_TASK.block_size,
                          n_layer=2, n_head=2, n_embd=64)
 #: Steps of every run, the batch size, and the steps whose mean loss is the final loss.
-STUDY_STEPS = 250
+STUDY_STEPS = 200
 STUDY_BATCH = 32
 STUDY_LAST = 20
 #: The attention is inspected every this many steps (and at initialisation).
-INSPECT_EVERY = 25
+INSPECT_EVERY = 20
 #: The fixed batch on which the attention is inspected (its own generator: the training batches
 #: are untouched).
 PROBE_SIZE = 64
@@ -138,7 +138,7 @@ SCALING_STUDY = Study(
     units=[{"head_size": d, "attn_scale": s, "seeds": chunk}
            for d in SCALING_HEAD_SIZES for s in (True, False)
            for chunk in _chunks(SCALING_SEEDS, 6)],
-    about="with and without 1/sqrt(d_k), d_k = 16 and 64, 12 paired seeds, 250 steps")
+    about="with and without 1/sqrt(d_k), d_k = 16 and 64, 12 paired seeds, 200 steps")
 
 GROWTH_STUDY = Study(
     "attention_growth", __name__, growth_unit,
