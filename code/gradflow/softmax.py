@@ -8,8 +8,9 @@ and depends on the logits only through p. Its squared Frobenius norm is
     ||J||_F^2 = sum_i p_i^2 (1 - p_i)^2 + sum_{i != j} p_i^2 p_j^2
               = sum_i p_i^2 - 2 sum_i p_i^3 + (sum_i p_i^2)^2        (``jacobian_norm``),
 
-(T - 1) / T^2 for the uniform p, the largest it gets, and 0 when p is one-hot: a saturated
-softmax passes no gradient back to its logits. The entropy H(p) = -sum p_i ln p_i (``entropy``,
+(T - 1) / T^2 for the uniform p, 1/4 for two entries of 1/2 (the largest it gets), and 0 when
+p is one-hot: a saturated softmax passes no gradient back to its logits. As one entry takes
+nearly all the mass, p_max = 1 - e, the norm falls with e, the mass left to the other entries. The entropy H(p) = -sum p_i ln p_i (``entropy``,
 in nats) runs from ln T (uniform) to 0 (one-hot).
 
 Every function works on the last dimension of its argument and computes in float64.
