@@ -21,7 +21,7 @@ from gradflow.chapters import gelu, gpt_block, shortcut_connections, vanishing_g
 pytestmark = [pytest.mark.build, pytest.mark.browser]
 
 CHAPTERS = ("gelu", "vanishing_gradients", "shortcut_connections", "normalisation",
-            "what_shortcuts_fix", "gpt_block", "after_gpt2")
+            "what_shortcuts_fix", "gpt_block", "attention", "after_gpt2")
 NUMBER = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 LIVE = ("() => { const f = [...document.querySelectorAll('.gradflow-explorable')];"
         " return f.length > 0 && f.every(e => e.gradflowView); }")
