@@ -33,7 +33,7 @@ def plot_jacobian(frame: pd.DataFrame, uniform: float) -> Figure:
     x = frame["scale"].to_numpy(float)
     left.plot(x, frame["predicted"], color=PALETTE["blue"], label="closed form from p")
     left.plot(x, frame["measured"], "o", color=PALETTE["vermillion"], mfc="none",
-              label="autograd (torch.func.jacrev)")
+              label="autograd")
     left.axhline(uniform, ls="--", color=PALETTE["black"], lw=0.8, label="uniform row √(T−1)/T")
     left.set(xlabel="scale s of the logits z = s·u", ylabel="mean ‖diag(p) − ppᵀ‖_F",
              title="What the softmax passes back")
