@@ -17,11 +17,12 @@ import pytest
 from test_site_browser import browser, site  # noqa: F401 (fixtures)
 
 from gradflow.chapters import gelu, gpt_block, shortcut_connections, vanishing_gradients
+from gradflow.chapters.attention import experiments as attention_experiments
 
 pytestmark = [pytest.mark.build, pytest.mark.browser]
 
 CHAPTERS = ("gelu", "vanishing_gradients", "shortcut_connections", "normalisation",
-            "what_shortcuts_fix", "gpt_block", "after_gpt2")
+            "what_shortcuts_fix", "gpt_block", "attention", "after_gpt2")
 NUMBER = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 LIVE = ("() => { const f = [...document.querySelectorAll('.gradflow-explorable')];"
         " return f.length > 0 && f.every(e => e.gradflowView); }")
@@ -246,6 +247,33 @@ def test_gpt_explorable_follows_depth_placement_shortcuts_and_initialisation(ope
     check(24, "post", False, False)
     moved(page, figure, lambda: press(page, figure, "blocks N", "Home"))
     check(2, "post", False, False)
+    assert not errors, errors
+
+
+def test_attention_explorable_follows_head_size_and_entry_size(open_page):
+    page, errors = open_page("attention")
+    sweep = attention_experiments.explorer_sweep(t=16).set_index(["head_size", "std", "scaled"])
+    figure = "attention-saturation"
+
+    def check(d, std):
+        first = (shown_and_heard if heard(page, figure) else readout)(page, figure, "d_k = ")
+        shown_d, shown_std, entropy_with, _, entropy_without = numbers(first)
+        assert (shown_d, shown_std) == (d, std), first
+        grad_with, _, grad_without = numbers(readout(page, figure, "gradient factor"))
+        row = sweep.loc[(d, std)]
+        for shown, expected in ((entropy_with, row.loc[True, "entropy"]),
+                                (entropy_without, row.loc[False, "entropy"]),
+                                (grad_with, row.loc[True, "grad"]),
+                                (grad_without, row.loc[False, "grad"])):
+            assert close(shown, expected), (first, d, std)
+
+    check(64, 1.0)
+    moved(page, figure, lambda: press(page, figure, "log2 of the head size d_k", "End"))
+    check(512, 1.0)
+    moved(page, figure, lambda: press(page, figure, "std of the entries of q and k", "Home"))
+    check(512, 0.25)
+    moved(page, figure, lambda: press(page, figure, "log2 of the head size d_k", "Home"))
+    check(8, 0.25)
     assert not errors, errors
 
 

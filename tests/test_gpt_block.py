@@ -220,3 +220,5 @@ def test_the_kept_scaling_reads_back_as_last_layer_gradient_scaling_orders_it():
     assert explorer.XAVIER_STD == 1 / math.sqrt(ge.PROBE_CONFIG.n_embd)
     with pytest.raises(ValueError, match="no rows"):
         explorer.scaling_frame(rows, (0.5,), (0,))
+
+

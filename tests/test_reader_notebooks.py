@@ -257,7 +257,7 @@ def expected_code_cells(source: Path) -> list[str]:
 def test_every_chapter_has_a_reader_notebook_that_is_the_download(built_book):
     names = chapter_names(built_book.root)
     assert names == ["gelu", "vanishing_gradients", "shortcut_connections", "normalisation",
-                     "what_shortcuts_fix", "gpt_block", "after_gpt2"]
+                     "what_shortcuts_fix", "gpt_block", "attention", "after_gpt2"]
     published = built_book.root / "_build" / "notebooks" / "book"
     assert sorted(p.stem for p in published.glob("*.ipynb")) == sorted(names)
     for name in names:

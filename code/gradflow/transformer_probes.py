@@ -1,7 +1,8 @@
 """Probes of a freshly initialised GPT (``gradflow.networks.gpt``): a batch of random token ids with
 random next-token targets (so the loss is cross-entropy against targets the model cannot know),
-one backward pass, and per-block statistics taken in float64. Used by the chapters "Putting it
-together in a GPT block" and "After GPT-2"."""
+one backward pass, and per-block statistics taken in float64; and the attention logits of each
+block, with their largest value and their entropy. Used by the chapters "Putting it together in a
+GPT block", "Attention's own gradients" and "After GPT-2"."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import checks
+from . import checks, softmax
 from .networks.gpt import GPT, GPTConfig
 
 #: The batch size of the probes unless told otherwise.
@@ -68,3 +69,44 @@ def layer_gradient_norms(config: GPTConfig, seed: int = 0, batch_size: int = PRO
         "attn_qk": [g[: 2 * d].double().norm().item() for g in grads[n:]],  # rows: Q, K, then V
         "token_diversity": [token_diversity(h) for h in states[1:]],
     })
+
+
+def attention_logits(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
+    """Each block's attention logits for the token ids ``idx``: a list of ``n_layer`` tensors
+    (B, n_head, T, T), before the causal mask, from the block's attention input (after ``ln_1``
+    in Pre-LN, the stream itself in Post-LN), by ``CausalSelfAttention.logits``."""
+    if not isinstance(model, GPT):
+        raise TypeError(f"model must be a GPT, got {type(model).__name__}")
+    states = model.hidden_states(idx)
+    return [block.attn.logits(block.ln_1(x) if block.pre_ln else x)
+            for block, x in zip(model.blocks, states[:-1])]
+
+
+def causal_rows(logits: torch.Tensor) -> torch.Tensor:
+    """The logits (..., T, T) with the entries above the diagonal set to -inf (float64): what
+    each position's softmax sees."""
+    t = logits.size(-1)
+    mask = torch.tril(torch.ones(t, t, dtype=torch.bool, device=logits.device))
+    return logits.double().masked_fill(~mask, float("-inf"))
+
+
+def attention_statistics(model: GPT, idx: torch.Tensor) -> dict[str, float]:
+    """Summary of every block's attention on ``idx``: ``max_logit``, the largest |logit| among
+    the entries a position may attend to (on and below the diagonal); ``entropy``, the mean
+    entropy (nats) of the attention rows of positions 1..T-1 (position 0 sees one key, entropy
+    0) over blocks, heads and the batch; ``uniform_entropy``, the same mean for uniform rows,
+    the mean of ln(t + 1); ``jacobian_norm``, the mean Frobenius norm of those rows' softmax
+    Jacobians (``gradflow.softmax.jacobian_norm``)."""
+    t = idx.size(1)
+    if t < 2:
+        raise ValueError(f"attention statistics need at least two positions, got T={t}")
+    with torch.no_grad():
+        logits = attention_logits(model, idx)
+    allowed = torch.tril(torch.ones(t, t, dtype=torch.bool))
+    largest = max(float(z.double()[..., allowed].abs().max()) for z in logits)
+    rows = [causal_rows(z)[..., 1:, :] for z in logits]
+    entropy = torch.stack([softmax.entropy(r) for r in rows]).mean()
+    norms = torch.stack([softmax.jacobian_norm(torch.softmax(r, -1)) for r in rows]).mean()
+    return {"max_logit": largest, "entropy": float(entropy),
+            "uniform_entropy": float(np.log(np.arange(2, t + 1)).mean()),
+            "jacobian_norm": float(norms)}

@@ -237,11 +237,10 @@ class CausalSelfAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """q, k, v of shape (B, n_head, T, head size); q and k after QK-norm if it is on."""
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        if self.q_norm is not None:
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head) for t in self.c_attn(x).split(C, dim=2))
+        if self.q_norm is not None:  # over the head dimension, before the heads are moved forward
             q, k = self.q_norm(q), self.k_norm(k)
-        return q, k, v
+        return tuple(t.transpose(1, 2) for t in (q, k, v))
 
     def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         scores = q @ k.transpose(-2, -1)

@@ -1,0 +1,1 @@
+"""The experiments of the chapter "Attention's own gradients" (``book/attention.md``)."""
