@@ -37,3 +37,11 @@ def test_minutes_reads_as_prose():
     assert minutes(109) == "2 minutes" and minutes(531.8) == "9 minutes"
     with pytest.raises(ValueError, match="non-negative"):
         minutes(-1)
+
+
+def test_study_time_says_the_processes_when_the_record_keeps_them():
+    from gradflow.book import study_time
+
+    assert study_time({"seconds": 531.8, "jobs": 2}) == "9 minutes in 2 parallel processes"
+    assert study_time({"seconds": 64.0, "jobs": 1}) == "a minute in one process"
+    assert study_time({"seconds": 200.0}) == "3 minutes"

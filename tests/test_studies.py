@@ -67,7 +67,10 @@ def test_a_study_is_kept_beside_its_module_with_its_provenance(toy):
     assert kept["params"] == {"offset": 0.5} and kept["units"] == [{"seeds": [0, 1]}, {"seeds": [2]}]
     assert kept["python"] == ".".join(map(str, sys.version_info[:3]))
     assert kept["torch"].startswith("2.") and kept["seconds"] >= 0
+    assert kept["jobs"] == 1
     assert module.STUDY.is_fresh()
+    # asked for more processes than there are units, it runs one per unit, and says so
+    assert module.STUDY.compute(jobs=8)["jobs"] == 2
 
 
 def test_a_fresh_study_loads_without_computing(toy):

@@ -55,6 +55,18 @@ def budget_note(seconds: float, budget: float, within: str | None = None) -> str
     return f"{seconds:.0f} s, more than the {budget} s budget"
 
 
+def study_time(record: dict) -> str:
+    """How long a kept study took, for the prose: its wall time in whole minutes and, when the
+    record says, the processes it ran in ("9 minutes in 2 parallel processes"). The time is the
+    machine's as it was then (other work on it included); ``python -m gradflow.studies --list``
+    shows it too."""
+    took = minutes(record["seconds"])
+    jobs = record.get("jobs")
+    if jobs is None:
+        return took
+    return f"{took} in one process" if jobs == 1 else f"{took} in {jobs} parallel processes"
+
+
 def minutes(seconds: float) -> str:
     """A duration in whole minutes for the prose: "a minute" up to 90 s, else "N minutes"."""
     if seconds < 0:

@@ -9,7 +9,8 @@ computed from:
   :mod:`gradflow.dependencies` (the same reading that decides which chapters an edit
   re-executes), so any edit to that code makes the kept result stale;
 - ``params`` and ``units``: its arguments;
-- ``python`` and ``torch``: the versions it ran with, and ``seconds``: its wall time.
+- ``python`` and ``torch``: the versions it ran with, ``seconds``: its wall time, and
+  ``jobs``: the processes it ran in.
 
 A chapter calls :meth:`Study.load`. When the kept digest matches the code, nothing is computed.
 When it does not, the study is computed again and kept again; the book's build does that before
@@ -136,13 +137,14 @@ class Study:
         import torch
 
         start = time.perf_counter()
+        jobs = processes(jobs, len(self.units))
         rows = run_units(self, range(len(self.units)), jobs, progress)
         record = {
             "study": self.name, "module": self.module, "about": self.about,
             "digest": self.digest(), "params": _plain(self.params),
             "units": [_plain(u) for u in self.units],
             "python": platform.python_version(), "torch": torch.__version__.split("+")[0],
-            "seconds": round(time.perf_counter() - start, 1), "rows": rows,
+            "seconds": round(time.perf_counter() - start, 1), "jobs": jobs, "rows": rows,
         }
         if keep:
             try:
@@ -188,6 +190,12 @@ def _scan(root: Path, top: str) -> dependencies.Package:
     return dependencies.Package.scan(root, top)
 
 
+def processes(jobs: int | None, units: int) -> int:
+    """How many processes compute ``units`` units when ``jobs`` are asked for (None: one per
+    core of the machine): never more than there are units."""
+    return max(1, min(jobs or os.cpu_count() or 1, units))
+
+
 def _unit_in_worker(study: Study, index: int) -> tuple[int, list[dict[str, Any]]]:
     # The study reaches the worker by pickling: its unit function by reference, so unpickling
     # imports the study's module there (no dynamic import here: the build's static reading of
@@ -199,7 +207,7 @@ def run_units(study: Study, indices: Sequence[int], jobs: int | None = None,
               progress: Progress | None = None) -> list[dict[str, Any]]:
     """The rows of the units ``indices``, in that order, computed in ``jobs`` processes."""
     indices = list(indices)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(indices)))
+    jobs = processes(jobs, len(indices))
     done: dict[int, list[dict[str, Any]]] = {}
     if jobs == 1:
         for count, index in enumerate(indices, 1):
