@@ -34,6 +34,7 @@ def test_minutes_reads_as_prose():
     from gradflow.book import minutes
 
     assert minutes(64.2) == "a minute"
+    assert minutes(14.0) == "less than a minute" and minutes(0) == "less than a minute"
     assert minutes(109) == "2 minutes" and minutes(531.8) == "9 minutes"
     with pytest.raises(ValueError, match="non-negative"):
         minutes(-1)

@@ -68,7 +68,10 @@ def study_time(record: dict) -> str:
 
 
 def minutes(seconds: float) -> str:
-    """A duration in whole minutes for the prose: "a minute" up to 90 s, else "N minutes"."""
+    """A duration in whole minutes for the prose: "less than a minute" below 60 s, "a minute" up
+    to 90 s, else "N minutes"."""
     if seconds < 0:
         raise ValueError(f"seconds must be non-negative, got {seconds}")
+    if seconds < 60:
+        return "less than a minute"
     return "a minute" if seconds < 90 else f"{round(seconds / 60)} minutes"
