@@ -6,6 +6,7 @@ and the errors at the boundary."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import integrate, stats
@@ -551,3 +552,22 @@ def test_an_rms_unit_is_the_stream_gaps_before_and_after_training():
     assert [r["measured_gap"] for r in before] == comparison.before["measured_gap"].tolist()
     assert [r["measured_gap"] for r in after] == comparison.after["measured_gap"].tolist()
     assert {r["seed"] for r in rows} == {1}
+
+
+def test_placement_growth_is_the_chapter_estimator_per_seed_and_ignores_the_input_layer():
+    # a geometric profile of factor 1.5 per layer whose input layer (layer 1) and top five
+    # layers are off the line: the estimator must return 1.5 exactly, as explosion.growth_rate
+    layers = np.arange(1, 21)
+    rows = []
+    for seed, factor in ((0, 1.5), (1, 1.2)):
+        sq = 7.0 * factor ** (20 - layers)
+        sq[0] *= 0.5                  # the input layer's factor differs
+        sq[-5:] = 1e6                 # a transient near the readout
+        rows += [{"placement": "before", "seed": seed, "layer": int(l), "grad_sq": float(v)}
+                 for l, v in zip(layers, sq)]
+    frame = pd.DataFrame(rows).sample(frac=1.0, random_state=0)   # order must not matter
+    growth = practice.placement_growth(frame).set_index("seed")["growth"]
+    assert growth.loc[0] == pytest.approx(1.5, rel=1e-12)
+    assert growth.loc[1] == pytest.approx(1.2, rel=1e-12)
+    with pytest.raises(ValueError, match="grad_sq"):
+        practice.placement_growth(frame.drop(columns="grad_sq"))

@@ -481,6 +481,35 @@ def test_forms_at_initialisation_match_blocks_written_with_torch_batch_norm():
             assert (got["identity_kept"] == 1).all()
 
 
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_preactivation_growth_is_autograd_through_blocks_written_by_hand(batch_norm):
+    depth, width, batch, seeds = 5, 6, 7, [1, 3]
+    got = block_forms.preactivation_growth(depth=depth, width=width, batch=batch, seeds=seeds,
+                                           batch_norm=batch_norm)
+    weights, biases, x, readout = weights_and_probe_data([width] * (depth + 1), seeds, "kaiming",
+                                                         batch)
+    for s, seed in enumerate(seeds):
+        h = x[s].clone().requires_grad_(True)
+        states = [h]
+        for layer, (w, b) in enumerate(zip(weights, biases)):
+            if layer == 0:
+                h = h + h @ w[s].T + b[s]
+            elif batch_norm:
+                h = _pre_block_by_hand(h, w[s], b[s])
+            else:                     # no normaliser: x + relu(x) W^T + b
+                h = h + torch.relu(h) @ w[s].T + b[s]
+            states.append(h)
+        first, last = torch.autograd.grad((states[-1] * readout[s]).sum(), [states[0], states[-2]])
+        assert got.loc[seed] == pytest.approx((first.norm() / last.norm()).item(), rel=1e-9)
+    if batch_norm:                    # the same number as forms_at_initialisation's block 1
+        frame = block_forms.forms_at_initialisation(depth=depth, width=width, batch=batch,
+                                                    seeds=seeds)
+        pre = frame[(frame.form == "pre") & (frame.layer == 1)].set_index("seed")["grad_norm"]
+        np.testing.assert_allclose(got.loc[seeds], pre.loc[seeds], rtol=1e-12)
+    with pytest.raises(ValueError, match="depth"):
+        block_forms.preactivation_growth(depth=1, width=4, batch=4, seeds=[0])
+
+
 def test_post_activation_mlp_has_a_linear_head_and_stem_that_reads_its_input():
     widths = [3, 5, 5, 1]
     model = block_forms.form_model("post", widths, [0, 1])

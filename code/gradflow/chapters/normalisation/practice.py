@@ -16,6 +16,7 @@ from ... import checks
 from ... import normalisation as norm
 from ...networks.probing import weights_and_probe_data
 from ...networks.stacked import stacked_forward
+from .explosion import growth_rate
 
 #: Where BatchNorm sits in a plain layer: ``"before"`` the activation, h = relu(BN(W h + b)) (Ioffe
 #: & Szegedy 2015's placement, and this chapter's), or ``"after"`` it, h = BN(relu(W h + b)).
@@ -80,16 +81,18 @@ def batch_norm_placement(depth: int = 30, width: int = 64, batch: int = 64,
     return pd.DataFrame(rows)
 
 
-def placement_growth(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per placement and seed: the growth of ||dL/dh||^2 per layer, from layer ``depth`` down to
-    the input, as the geometric mean ratio (grad_sq[input] / grad_sq[top]) ** (1 / (depth - 1))."""
+def placement_growth(frame: pd.DataFrame, skip_top: int = 5, skip_bottom: int = 1) -> pd.DataFrame:
+    """Per placement and seed: the growth of ||dL/dh||^2 per layer towards the input, by the
+    chapter's estimator ``explosion.growth_rate`` (a least-squares line through log grad_sq
+    against the layer, leaving out the ``skip_top`` layers nearest the readout and the
+    ``skip_bottom`` nearest the input, whose factor differs), applied to each seed alone."""
     checks.columns(frame, ["placement", "seed", "layer", "grad_sq"], "placement_growth")
     rows = []
     for (placement, seed), group in frame.groupby(["placement", "seed"], sort=False):
-        g = group.set_index("layer")["grad_sq"]
-        top, bottom = g.index.max(), g.index.min()
+        g = group.sort_values("layer")["grad_sq"].to_numpy()
         rows.append({"placement": placement, "seed": seed,
-                     "growth": float((g[bottom] / g[top]) ** (1.0 / (top - bottom)))})
+                     "growth": growth_rate(g[None, :], skip_top=skip_top,
+                                           skip_bottom=skip_bottom)})
     return pd.DataFrame(rows)
 
 

@@ -98,6 +98,28 @@ def forms_at_initialisation(depth: int = 50, width: int = 64, batch: int = 64,
     return pd.DataFrame(rows)
 
 
+def preactivation_growth(depth: int = 50, width: int = 64, batch: int = 64,
+                         seeds: Sequence[int] = range(4), *, batch_norm: bool = True) -> pd.Series:
+    """The ``"pre"`` network of :func:`forms_at_initialisation` (the same draws), with or without
+    the BatchNorm in its branches: per seed, ||dL/dh_0|| / ||dL/dh_{depth-1}||, the gradient at
+    block 1's input relative to the last block's input (``grad_norm`` at block 1 there)."""
+    depth, width, batch = (checks.positive_int(n, v) for n, v in
+                           (("depth", depth), ("width", width), ("batch", batch)))
+    if depth < 2 or (batch_norm and batch < 2):
+        raise ValueError(f"depth must be at least 2 and batch at least 2 with BatchNorm, got "
+                         f"depth={depth}, batch={batch}")
+    seeds = checks.seeds(seeds)
+    weights, biases, x, readout = weights_and_probe_data([width] * (depth + 1), seeds, "kaiming",
+                                                         batch)
+    inputs = x.clone().requires_grad_(True)
+    states = stacked_forward(inputs, weights, biases, 1.0, activation="relu",
+                             final_activation=False, batch_norm=bool(batch_norm),
+                             preactivation=True, return_states=True)
+    first, last = torch.autograd.grad(states[depth], [states[0], states[depth - 1]], readout)
+    ratio = first.pow(2).sum(dim=(1, 2)).sqrt() / last.pow(2).sum(dim=(1, 2)).sqrt()
+    return pd.Series(ratio.detach().numpy(), index=pd.Index(seeds, name="seed"), name="growth")
+
+
 class PostActivationMLP(StackedMLP):
     """M independent ``"post"`` networks (ReLU after each addition, BatchNorm in the branch,
     linear head) trained as one module: ``StackedMLP``'s parameters and draws, its forward
