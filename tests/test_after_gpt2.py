@@ -192,3 +192,19 @@ def test_rezero_makes_the_smallest_first_update():
                                     update_steps=(1,), eval_size=100, task=TASK)
         first[name] = float(run.updates[1][0])
     assert 0 < first["ReZero"] < first["Pre"]
+
+
+def test_the_two_chapters_rules_for_stuck_agree_on_the_gpt_chapters_kept_runs():
+    # The after-GPT-2 chapter counts a run as stuck by its own rule (studies.classify: within 0.05
+    # below ln 10 or anywhere above it, short of diverging), the GPT chapter by |loss - ln 10| <=
+    # 0.05 (gpt_block.training.is_stuck). On the GPT chapter's kept training runs, both label
+    # every run alike (the GPT chapter's prose says so): every plain run stuck, no shortcut run.
+    from gradflow.chapters.gpt_block import training as gpt_training
+
+    runs = gpt_training.TRAINING_STUDY.load()
+    for variant in ("pre_plain", "pre_sc"):
+        final = gpt_training.per_seed(runs, variant, "final_loss")
+        starts = gpt_training.per_seed(runs, variant, "curve").map(lambda curve: curve[0])
+        labels = [studies.classify(loss, start) == "stuck" for loss, start in zip(final, starts)]
+        assert labels == list(gpt_training.is_stuck(final)), variant
+        assert all(labels) if variant == "pre_plain" else not any(labels)

@@ -45,7 +45,9 @@ def figure_alts(source: Path) -> list[str]:
 
 
 def words(text: str) -> str:
-    return " ".join(text.split())
+    """``text`` with its white space collapsed and typographic apostrophes as "'" (Sphinx's smart
+    quotes print "Attention's" as "Attention’s")."""
+    return " ".join(text.replace("\u2019", "'").split())
 
 
 @pytest.fixture(scope="module")
